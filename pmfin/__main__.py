@@ -1,0 +1,3 @@
+from pmfin.cli import main
+
+main()

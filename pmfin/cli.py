@@ -1,0 +1,122 @@
+"""The ``pmfin`` command: mounts one Typer app per module of ``pmfin.commands``.
+
+Errors: ``PmfinGroup.invoke`` is the one place where an expected error (``PmfinError``, or a
+database error pmfin knows how to explain) becomes one line on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+
+import typer
+from typer.core import TyperGroup
+
+from pmfin import __version__
+from pmfin.context import AppContext
+from pmfin.errors import PmfinError
+
+
+def _report_error(err: PmfinError, verbose: bool) -> None:
+    from pmfin.output import stderr_console
+
+    console = stderr_console()
+    console.print(f"[bold red]error:[/bold red] {err.message}", highlight=False, markup=True)
+    if verbose and err.detail:
+        console.print(err.detail, highlight=False, markup=False)
+
+
+class PmfinGroup(TyperGroup):
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except PmfinError as err:
+            verbose = isinstance(ctx.obj, AppContext) and ctx.obj.verbose
+            _report_error(err, verbose)
+            raise typer.Exit(err.exit_code) from None
+        except Exception as exc:  # database errors pmfin can explain; anything else is a bug
+            from pmfin.db.errors import translate
+
+            translated = translate(exc)
+            if translated is None:
+                raise
+            verbose = isinstance(ctx.obj, AppContext) and ctx.obj.verbose
+            _report_error(translated, verbose)
+            raise typer.Exit(translated.exit_code) from None
+
+
+app = typer.Typer(
+    cls=PmfinGroup,
+    name="pmfin",
+    help="Finance operations for PenguinMails: Stripe Connect, dunning, reconciliation and revenue metrics.\n\n"
+    "Exit codes: 0 success · 1 the command found problems · 2 bad input or configuration.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pmfin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--database-url",
+            help="Postgres URL (postgres://, postgresql://, ?host=/socket/dir). "
+            "Default: PMFIN_DATABASE_URL, DATABASE_URL, else the embedded server under PMFIN_HOME.",
+            show_default=False,
+        ),
+    ] = None,
+    home: Annotated[
+        Optional[Path],
+        typer.Option("--home", help="Data directory (PMFIN_HOME). Default: the user data directory.", show_default=False),
+    ] = None,
+    env_file: Annotated[
+        Optional[Path],
+        typer.Option("--env-file", help="Read settings from this .env file (default: ./.env when present).", show_default=False),
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Allow a live Stripe key (sk_live_/rk_live_). Refused without it.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on errors and progress.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    flags = {
+        "database_url": database_url,
+        "home": str(home) if home else None,
+        "live": True if live else None,
+        "verbose": verbose,
+    }
+    ctx.obj = AppContext(flags, env_file=env_file)
+
+
+def _mount() -> None:
+    from pmfin.commands import connect, costs, db, demo, report
+
+    app.add_typer(db.app, name="db")
+    app.add_typer(report.app, name="report")
+    app.add_typer(costs.app, name="costs")
+    app.add_typer(connect.app, name="connect")
+    demo.register(app)
+
+
+_mount()
+
+
+def main() -> None:
+    app(prog_name="pmfin")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Engine, URL handling, the embedded server, the data contract and pmfin's migrations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, Engine
+
+from pmfin.db import url as urls
+from pmfin.settings import Settings
+
+
+@dataclass
+class Database:
+    url: URL
+    embedded: bool
+    home: Path
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        if settings.database_url:
+            return cls(urls.normalize(settings.database_url), embedded=False, home=settings.home)
+        from pmfin.db import embedded
+
+        raw = embedded.start(settings.home)
+        return cls(urls.normalize(raw), embedded=True, home=settings.home)
+
+    @property
+    def display_url(self) -> str:
+        return urls.display(self.url)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return create_engine(
+            self.url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 10, "application_name": "pmfin"},
+        )

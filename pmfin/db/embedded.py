@@ -1,0 +1,85 @@
+"""The embedded PostgreSQL server (PyPI ``pgserver``: PostgreSQL 16 in a wheel).
+
+With no database URL configured, pmfin starts a real PostgreSQL in ``PMFIN_HOME/postgres``,
+leaves it running for the next invocation (a start costs about a second, a reuse a few
+milliseconds), and creates a ``pmfin`` database in it. Two pmfin processes starting at the
+same moment are serialised by a file lock in ``PMFIN_HOME`` (pgserver also takes its own
+inter-process lock), so exactly one initialises and starts the cluster and both get its URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pmfin.errors import ConfigError, DatabaseError
+
+DB_NAME = "pmfin"
+
+
+def data_dir(home: Path) -> Path:
+    return home / "postgres"
+
+
+def _prepare_home(home: Path) -> None:
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the data directory {home}: {exc.strerror}") from None
+
+
+def start(home: Path) -> str:
+    """Start (or reuse) the embedded server under ``home``; return a libpq URL of its ``pmfin`` database."""
+    from filelock import FileLock, Timeout
+
+    _prepare_home(home)
+    lock = FileLock(str(home / ".embedded-postgres.lock"))
+    try:
+        with lock.acquire(timeout=120):
+            return _start_locked(home)
+    except Timeout:
+        raise DatabaseError(f"timed out waiting for another pmfin to start the embedded database in {home}") from None
+
+
+def _start_locked(home: Path) -> str:
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR not set (cron, containers)
+            import pgserver
+    except ImportError:  # pragma: no cover - a dependency
+        raise ConfigError("the embedded database needs the 'pgserver' package: pip install pgserver") from None
+    try:
+        server = pgserver.get_server(data_dir(home), cleanup_mode=None)
+    except Exception as exc:  # pgserver raises CalledProcessError/Timeout/AssertionError
+        log = data_dir(home) / "log"
+        hint = f" (see {log})" if log.exists() else ""
+        raise DatabaseError(f"cannot start the embedded PostgreSQL in {data_dir(home)}: {exc}{hint}") from None
+    uri = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
+    if "(1 row)" not in exists:
+        server.psql(f"CREATE DATABASE {DB_NAME};")
+    return uri.replace("/postgres?", f"/{DB_NAME}?", 1)
+
+
+def stop(home: Path) -> bool:
+    """Stop the embedded server if it runs. True when a server was stopped."""
+    import subprocess
+
+    pgdata = data_dir(home)
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    from pgserver._commands import pg_ctl  # the same binary pgserver started it with
+
+    user = None
+    import os
+
+    if os.geteuid() == 0:
+        user = "pgserver"
+    try:
+        pg_ctl(["-w", "stop"], pgdata=pgdata, user=user)
+    except subprocess.CalledProcessError:
+        return False
+    return True

@@ -1,0 +1,113 @@
+"""Money: integer minor units plus an ISO currency code, exactly as Stripe's API has it.
+
+The one rounding rule of pmfin lives here (``round_minor``: half-even, to the minor unit,
+applied once at the end of a computation). Never a float for money.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from pmfin.errors import UsageError
+
+# Stripe's zero-decimal currencies (the amount is already in the major unit).
+ZERO_DECIMAL = frozenset(
+    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+)
+# Stripe's three-decimal currencies.
+THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+
+SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
+
+
+def exponent(currency: str) -> int:
+    """Digits after the decimal point of ``currency``'s major unit."""
+    c = currency.lower()
+    if c in ZERO_DECIMAL:
+        return 0
+    if c in THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def round_minor(value: Decimal | int) -> int:
+    """Round an exact amount in minor units to a whole minor unit, half to even."""
+    return int(Decimal(value).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def to_major(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-exponent(currency))
+
+
+def format_money(minor: int | None, currency: str) -> str:
+    """``123456, 'usd'`` → ``$1,234.56``; other currencies get their code: ``1,234.56 CHF``."""
+    if minor is None:
+        return "—"
+    exp = exponent(currency)
+    major = to_major(minor, currency)
+    text = f"{abs(major):,.{exp}f}"
+    sign = "-" if minor < 0 else ""
+    symbol = SYMBOLS.get(currency.lower())
+    if symbol:
+        return f"{sign}{symbol}{text}"
+    return f"{sign}{text} {currency.upper()}"
+
+
+def parse_amount(text: str, currency: str, *, what: str = "amount", allow_negative: bool = False) -> int:
+    """Parse a major-unit amount a person typed (``25000``, ``25,000.50``) to minor units.
+
+    More digits than the currency has is an error, never a silent rounding.
+    """
+    cleaned = text.strip().replace(",", "").replace("_", "")
+    for sym in sorted(SYMBOLS.values(), key=len, reverse=True):
+        if cleaned.startswith(sym):
+            cleaned = cleaned[len(sym):]
+            break
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise UsageError(f"{what} must be an amount like 25000 or 25000.50, got {text!r}") from None
+    if not value.is_finite():
+        raise UsageError(f"{what} must be a finite amount, got {text!r}")
+    if value < 0 and not allow_negative:
+        raise UsageError(f"{what} must not be negative, got {text!r}")
+    minor = value.scaleb(exponent(currency))
+    if minor != minor.to_integral_value():
+        raise UsageError(
+            f"{what} has more decimals than {currency.upper()} allows ({exponent(currency)}): {text!r}"
+        )
+    return int(minor)
+
+
+@dataclass(frozen=True, order=True)
+class Money:
+    """An immutable (minor units, currency) pair. Adding two currencies is an error."""
+
+    amount: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, int) or isinstance(self.amount, bool):
+            raise TypeError(f"Money.amount must be int minor units, got {type(self.amount).__name__}")
+        object.__setattr__(self, "currency", self.currency.lower())
+
+    def _check(self, other: Money) -> None:
+        if not isinstance(other, Money):
+            raise TypeError("can only combine Money with Money")
+        if other.currency != self.currency:
+            raise ValueError(f"cannot combine {self.currency.upper()} with {other.currency.upper()}")
+
+    def __add__(self, other: Money) -> Money:
+        self._check(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._check(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __str__(self) -> str:
+        return format_money(self.amount, self.currency)

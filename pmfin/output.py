@@ -1,0 +1,229 @@
+"""The one place that renders results: ``--format table|json|csv``.
+
+Services return plain data (dicts or dataclasses). Commands call ``render`` with a column
+spec that says which fields are money; tables show money as a person reads it
+(``$1,234.56``), JSON and CSV keep it as integer minor units with the currency alongside.
+Data goes to stdout; warnings and errors go to stderr (``warn``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import enum
+import io
+import json
+import sys
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pmfin.money import format_money
+
+
+class Format(str, enum.Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOption = Annotated[
+    Format,
+    typer.Option(
+        "--format",
+        "-f",
+        case_sensitive=False,
+        help="Output format: 'table' for people; 'json' or 'csv' for programs "
+        "(money as integer minor units with the currency alongside).",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Col:
+    """One output column. ``kind``: text, int, money, ratio (0.05 → 5.0%), decimal, bool."""
+
+    key: str
+    header: str | None = None
+    kind: str = "text"
+    currency_key: str = "currency"  # where a money column finds its currency in the row
+    currency: str | None = None  # or a fixed currency for the whole column
+
+    @property
+    def title(self) -> str:
+        return self.header or self.key.replace("_", " ")
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses, enums, Decimals, dates and UUIDs → JSON-ready Python values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, Decimal):
+        # Ratios and rates: a JSON number. Money is never a Decimal here (it is int).
+        if obj == obj.to_integral_value() and abs(obj) < 2**53:
+            return int(obj) if obj.as_tuple().exponent >= 0 else float(obj)
+        return float(obj)
+    if isinstance(obj, (dt.datetime, dt.date)):
+        return obj.isoformat()
+    if isinstance(obj, uuid.UUID):
+        return str(obj)
+    return obj
+
+
+def dumps_json(obj: Any) -> str:
+    return json.dumps(to_plain(obj), indent=2, ensure_ascii=False)
+
+
+def _cell(value: Any, col: Col, row: Mapping[str, Any]) -> str:
+    if value is None:
+        return "—"
+    if col.kind == "money":
+        currency = col.currency or row.get(col.currency_key) or "usd"
+        return format_money(int(value), str(currency))
+    if col.kind == "ratio":
+        return f"{Decimal(str(value)) * 100:.1f}%"
+    if col.kind == "int":
+        return f"{int(value):,}"
+    if col.kind == "decimal":
+        return f"{Decimal(str(value)):,.2f}"
+    if col.kind == "bool":
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "—"
+    plain = to_plain(value)
+    return str(plain)
+
+
+def _columns_for(rows: Sequence[Mapping[str, Any]], columns: Sequence[Col] | None) -> list[Col]:
+    if columns:
+        return list(columns)
+    keys: list[str] = []
+    for row in rows:
+        for k in row:
+            if k not in keys:
+                keys.append(k)
+    return [Col(k) for k in keys]
+
+
+def _stdout_console() -> Console:
+    return Console(file=sys.stdout, soft_wrap=False)
+
+
+def stderr_console() -> Console:
+    return Console(file=sys.stderr, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """A warning for a person, on stderr (never mixed into JSON/CSV on stdout)."""
+    stderr_console().print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
+
+def note(message: str) -> None:
+    """A progress or info line on stderr."""
+    stderr_console().print(message, highlight=False)
+
+
+def render(
+    data: Any,
+    fmt: Format | str = Format.table,
+    *,
+    columns: Sequence[Col] | None = None,
+    title: str | None = None,
+    out: io.TextIOBase | None = None,
+) -> None:
+    """Render one object (a mapping/dataclass) or a list of them.
+
+    One object: a two-column key/value table, a JSON object, a one-row CSV.
+    A list: a table with a row each, a JSON array, a CSV with a header.
+    """
+    fmt = Format(fmt)
+    plain = to_plain(data)
+    single = isinstance(plain, Mapping)
+    rows: list[Mapping[str, Any]] = [plain] if single else list(plain)
+    cols = _columns_for(rows, columns)
+    stream = out or sys.stdout
+
+    if fmt is Format.json:
+        if columns:
+            picked = [{c.key: r.get(c.key) for c in cols} for r in rows]
+            payload: Any = picked[0] if single else picked
+        else:
+            payload = plain
+        stream.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        return
+
+    if fmt is Format.csv:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow([c.key for c in cols])
+        for r in rows:
+            writer.writerow([_csv_value(r.get(c.key)) for c in cols])
+        return
+
+    console = _stdout_console() if out is None else Console(file=out, soft_wrap=False)
+    if single:
+        table = Table(title=title, show_header=False, title_justify="left")
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        for c in cols:
+            table.add_row(c.title, _cell(rows[0].get(c.key), c, rows[0]))
+    else:
+        table = Table(title=title, title_justify="left")
+        for c in cols:
+            right = c.kind in ("money", "int", "ratio", "decimal")
+            table.add_column(c.title, justify="right" if right else "left")
+        for r in rows:
+            table.add_row(*(_cell(r.get(c.key), c, r) for c in cols))
+        if not rows:
+            table.caption = "(no rows)"
+    console.print(table)
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def render_sections(
+    sections: Iterable[tuple[str, Any, Sequence[Col] | None]],
+    fmt: Format | str,
+    *,
+    document: Any = None,
+) -> None:
+    """Several titled tables for people; for programs, ``document`` (or the sections as one object).
+
+    ``sections``: (name, data, columns). JSON gives ``document`` when given, else
+    ``{name: data}``; CSV gives one block per section, separated by a blank line, each
+    headed by a ``# name`` line.
+    """
+    fmt = Format(fmt)
+    sections = list(sections)
+    if fmt is Format.json:
+        payload = document if document is not None else {name: data for name, data, _ in sections}
+        sys.stdout.write(dumps_json(payload) + "\n")
+        return
+    for i, (name, data, cols) in enumerate(sections):
+        if fmt is Format.csv:
+            if i:
+                sys.stdout.write("\n")
+            sys.stdout.write(f"# {name}\n")
+            render(data, fmt, columns=cols)
+        else:
+            render(data, fmt, columns=cols, title=name)
