@@ -102,11 +102,12 @@ def root(
 
 
 def _mount() -> None:
-    from pmfin.commands import connect, costs, db, demo, report
+    from pmfin.commands import connect, costs, db, demo, fx, report
 
     app.add_typer(db.app, name="db")
     app.add_typer(report.app, name="report")
     app.add_typer(costs.app, name="costs")
+    app.add_typer(fx.app, name="fx")
     app.add_typer(connect.app, name="connect")
     demo.register(app)
 

@@ -89,14 +89,15 @@ def existing_tables(conn: Connection) -> set[str]:
 
 
 def current_revision(conn: Connection) -> str | None:
+    """The applied revision(s), ``+``-joined when branches are applied side by side."""
     if VERSION_TABLE not in existing_tables(conn):
         return None
-    row = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).first()
-    return row[0] if row else None
+    rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE} ORDER BY version_num")).all()
+    return "+".join(r[0] for r in rows) if rows else None
 
 
 def head_revision() -> str | None:
-    return _script().get_current_head()
+    return "+".join(sorted(_script().get_heads())) or None
 
 
 def app_schema_sql() -> str:
@@ -115,7 +116,7 @@ def init(engine: Engine, *, app_schema: bool = False) -> InitResult:
             after = existing_tables(conn)
             result.created_tables = [t for t in CONTRACT_TABLES if t in after and t not in before]
         result.from_revision = current_revision(conn)
-        command.upgrade(_alembic_config(conn), "head")
+        command.upgrade(_alembic_config(conn), "heads")
         result.to_revision = current_revision(conn)
     return result
 
@@ -125,11 +126,12 @@ def status(engine: Engine) -> Status:
         tables = existing_tables(conn)
         current = current_revision(conn)
     script = _script()
-    head = script.get_current_head()
-    pending: list[str] = []
-    if head is not None:
-        for rev in script.iterate_revisions(head, current or "base"):
-            pending.append(rev.revision)
+    head = head_revision()
+    applied: set[str] = set()
+    for rev_id in (current or "").split("+"):
+        if rev_id:
+            applied.update(r.revision for r in script.iterate_revisions(rev_id, "base"))
+    pending = [r.revision for r in script.walk_revisions() if r.revision not in applied]
     pending.reverse()
     return Status(
         current_revision=current,
