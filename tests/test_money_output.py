@@ -1,0 +1,81 @@
+"""Money arithmetic, the one rounding rule, and the one renderer."""
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from pmfin.errors import UsageError
+from pmfin.money import Money, format_money, parse_amount, round_minor
+from pmfin.output import Col, Format, render
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [("0.5", 0), ("1.5", 2), ("2.5", 2), ("-0.5", 0), ("-1.5", -2), ("166.6666", 167), ("83.3333", 83)],
+)
+def test_round_minor_is_half_even(value, expected):
+    assert round_minor(Decimal(value)) == expected
+
+
+def test_format_money():
+    assert format_money(123456, "usd") == "$1,234.56"
+    assert format_money(-5, "usd") == "-$0.05"
+    assert format_money(1000, "jpy") == "¥1,000"  # zero-decimal currency
+    assert format_money(1234567, "kwd") == "1,234.567 KWD"  # three-decimal currency
+    assert format_money(99900, "chf") == "999.00 CHF"
+
+
+def test_parse_amount():
+    assert parse_amount("25000", "usd") == 2_500_000
+    assert parse_amount("$25,000.50", "usd") == 2_500_050
+    assert parse_amount("1000", "jpy") == 1000
+    with pytest.raises(UsageError, match="more decimals"):
+        parse_amount("1.005", "usd")
+    with pytest.raises(UsageError, match="amount like"):
+        parse_amount("lots", "usd", what="--starting-cash")
+    with pytest.raises(UsageError, match="negative"):
+        parse_amount("-5", "usd")
+    assert parse_amount("-5", "usd", allow_negative=True) == -500
+
+
+def test_money_refuses_mixed_currencies_and_floats():
+    assert Money(100, "USD") + Money(50, "usd") == Money(150, "usd")
+    with pytest.raises(ValueError, match="cannot combine USD with EUR"):
+        Money(100, "usd") + Money(1, "eur")
+    with pytest.raises(TypeError):
+        Money(1.5, "usd")  # type: ignore[arg-type]
+
+
+ROWS = [
+    {"tenant": "a", "mrr": 9900, "currency": "usd", "share": Decimal("0.25")},
+    {"tenant": "b", "mrr": 123456, "currency": "eur", "share": Decimal("0.75")},
+]
+COLS = [Col("tenant"), Col("mrr", "MRR", kind="money"), Col("currency"), Col("share", kind="ratio")]
+
+
+def test_render_json_keeps_minor_units(capsys):
+    render(ROWS, Format.json, columns=COLS)
+    data = json.loads(capsys.readouterr().out)
+    assert data == [
+        {"tenant": "a", "mrr": 9900, "currency": "usd", "share": 0.25},
+        {"tenant": "b", "mrr": 123456, "currency": "eur", "share": 0.75},
+    ]
+
+
+def test_render_csv(capsys):
+    render(ROWS, "csv", columns=COLS)
+    assert capsys.readouterr().out == "tenant,mrr,currency,share\na,9900,usd,0.25\nb,123456,eur,0.75\n"
+
+
+def test_render_table_formats_money_per_row_currency(capsys):
+    render(ROWS, "table", columns=COLS)
+    out = capsys.readouterr().out
+    assert "$99.00" in out and "€1,234.56" in out and "25.0%" in out
+
+
+def test_render_single_object(capsys):
+    render({"mrr": 500, "currency": "usd"}, "json")
+    assert json.loads(capsys.readouterr().out) == {"mrr": 500, "currency": "usd"}
+    render({"mrr": 500, "currency": "usd"}, "csv")
+    assert capsys.readouterr().out == "mrr,currency\n500,usd\n"
