@@ -28,7 +28,31 @@ def _report_error(err: PmfinError, verbose: bool) -> None:
         console.print(err.detail, highlight=False, markup=False)
 
 
+try:  # typer >= 0.2x vendors click
+    from typer import _click as click
+except ImportError:  # pragma: no cover - older typer depends on click itself
+    import click  # type: ignore[no-redef]
+
+
 class PmfinGroup(TyperGroup):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Usage errors (a bad flag value, an unknown option) as one line on stderr, exit 2."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.ClickException as exc:
+            if type(exc).__name__ != "NoArgsIsHelpError":  # help was already shown
+                ctx = getattr(exc, "ctx", None)
+                hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                message = " ".join(exc.format_message().replace("Value error, ", "").split())
+                print(f"error: {message}{hint}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            print("aborted", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)

@@ -199,10 +199,14 @@ def test_bad_database_url_exits_2(url, fragment, tmp_path):
     assert "secret" not in r.stderr
 
 
-def test_bad_format_value_exits_2(cli):
+def test_bad_flag_value_is_one_line(cli):
     r = cli("db", "status", "--format", "xml")
-    assert r.exit_code == 2
-    assert "Traceback" not in r.output
+    _assert_one_line_error(r, "Invalid value for '--format'")
+    assert "'xml' is not one of 'table', 'json', 'csv'" in r.stderr and "Value error" not in r.stderr
+
+
+def test_unknown_command_is_one_line(cli):
+    _assert_one_line_error(cli("db", "statu"), "No such command 'statu'. Did you mean 'status'?")
 
 
 def test_database_url_flag_beats_environment(bare_database_url, tmp_path):
