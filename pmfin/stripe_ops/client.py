@@ -1,0 +1,265 @@
+"""The one place that builds pmfin's Stripe client and turns Stripe errors into pmfin errors.
+
+- API key from settings, after the live-key guard (``Settings.require_stripe_key``).
+- ``STRIPE_API_BASE`` points every API host (api, connect, files) at another server.
+- The API version is pinned here (``STRIPE_API_VERSION``); an upgrade is a deliberate change.
+- ``max_network_retries`` is set explicitly: a ``StripeClient`` does not retry otherwise. The SDK
+  retries connection errors, 409 and 5xx with exponential backoff; pmfin's HTTP client also
+  retries 429 (rate limited), waiting at least what ``Retry-After`` asks for.
+- Every request, retries included, first takes a token from a shared ``RateLimiter``.
+- Keys never appear in output: ``mask_secret`` everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import random
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import stripe
+
+from pmfin.errors import ConfigError, PmfinError, UsageError
+from pmfin.settings import Settings, key_mode, mask_secret
+
+# Pinned: the version the installed SDK major (16.x) is generated for. Changing it is deliberate.
+STRIPE_API_VERSION = "2026-10-28.endive"
+
+# Requests per second Stripe allows by default, by key mode (DESIGN.md, issue 4).
+DEFAULT_RATE = {"live": Decimal(100), "test": Decimal(25), "unknown": Decimal(25)}
+
+BACKOFF_INITIAL = 0.5  # seconds before the first retry; doubles each retry
+BACKOFF_MAX = 8.0
+RETRY_AFTER_MAX = 60.0  # never wait longer than this for one Retry-After
+
+
+def idempotency_key(*parts: object) -> str:
+    """A deterministic idempotency key: ``idempotency_key("connect", "create", tenant)`` →
+    ``pmfin:connect:create:<tenant>``. Derived only from what the write does, so a rerun (or a
+    concurrent run) of the same operation sends the same key and Stripe answers it once."""
+    if not parts:
+        raise ValueError("an idempotency key needs at least one part")
+    text = ":".join(["pmfin", *(str(p) for p in parts)])
+    if len(text) > 255:  # Stripe's limit
+        raise ValueError(f"idempotency key too long ({len(text)} > 255): {text[:40]}…")
+    return text
+
+
+class RateLimiter:
+    """A thread-safe token bucket: ``rate`` tokens per second, at most ``burst`` saved up."""
+
+    def __init__(self, rate: Decimal | float, burst: float | None = None, *, clock=time.monotonic, sleep=time.sleep):
+        rate = float(rate)
+        if rate <= 0:
+            raise ConfigError(f"PMFIN_STRIPE_RATE must be positive, got {rate:g}")
+        self.rate = rate
+        self.burst = max(1.0, float(burst) if burst is not None else rate)
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = self.burst
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, sleeping until one is available; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return waited
+                wait = (1 - self._tokens) / self.rate
+            self._sleep(wait)
+            waited += wait
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        if parsed is None:
+            return None
+        seconds = parsed.timestamp() - time.time()
+    return max(0.0, min(seconds, RETRY_AFTER_MAX))
+
+
+class PmfinHTTPClient(stripe.RequestsClient):
+    """``RequestsClient`` with a timeout, the shared rate limiter, and retries of 429."""
+
+    def __init__(self, *, timeout: float, limiter: RateLimiter | None, backoff_initial: float = BACKOFF_INITIAL):
+        super().__init__(timeout=timeout)
+        self.limiter = limiter
+        self.backoff_initial = backoff_initial
+
+    def request(self, method, url, headers, post_data=None, **kwargs):
+        self._thread_local.retry_after = None
+        if self.limiter is not None:
+            self.limiter.acquire()
+        content, status, rheaders = super().request(method, url, headers, post_data, **kwargs)
+        if status == 429:
+            self._thread_local.retry_after = _retry_after_seconds(rheaders.get("Retry-After"))
+        return content, status, rheaders
+
+    def _should_retry(self, response, api_connection_error, num_retries, max_network_retries):
+        if response is not None and response[1] == 429:
+            rheaders = response[2]
+            if rheaders is not None and rheaders.get("stripe-should-retry") == "false":
+                return False
+            return num_retries < (max_network_retries or 0)
+        return super()._should_retry(response, api_connection_error, num_retries, max_network_retries)
+
+    def _sleep_time_seconds(self, num_retries: int) -> float:
+        backoff = min(self.backoff_initial * 2 ** (num_retries - 1), BACKOFF_MAX)
+        backoff *= 0.5 * (1 + random.random())  # jitter: [backoff/2, backoff]
+        retry_after = getattr(self._thread_local, "retry_after", None)
+        return max(backoff, retry_after or 0.0)
+
+
+class PmfinStripeClient(stripe.StripeClient):
+    """A ``StripeClient`` that also knows how it was configured (for messages, never the key)."""
+
+    masked_key: str
+    key_mode: str
+    api_base: str
+    max_retries: int
+    limiter: RateLimiter | None
+
+    def describe(self) -> str:
+        rate = f"{self.limiter.rate:g}/s" if self.limiter else "unlimited"
+        return (
+            f"stripe: {self.key_mode}-mode key {self.masked_key}, api {self.api_base}, version {STRIPE_API_VERSION}, "
+            f"{self.max_retries} retries, rate {rate}"
+        )
+
+    @contextlib.contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        """Turn a Stripe error raised inside into a pmfin error saying ``what`` failed."""
+        try:
+            yield
+        except stripe.StripeError as err:
+            raise translate_error(err, what, self) from None
+
+
+def build_client(settings: Settings, *, backoff_initial: float = BACKOFF_INITIAL) -> PmfinStripeClient:
+    key = settings.require_stripe_key()
+    mode = key_mode(key)
+    rate = settings.stripe_rate if settings.stripe_rate is not None else DEFAULT_RATE[mode]
+    limiter = RateLimiter(rate)
+    timeout = float(settings.stripe_timeout)
+    if timeout <= 0:
+        raise ConfigError(f"PMFIN_STRIPE_TIMEOUT must be positive, got {settings.stripe_timeout}")
+    base_addresses: dict[str, str] = {}
+    if settings.stripe_api_base:
+        base = settings.stripe_api_base.rstrip("/")
+        if not base.startswith(("http://", "https://")):
+            raise ConfigError(f"STRIPE_API_BASE must be an http(s) URL, got {settings.stripe_api_base!r}")
+        base_addresses = {"api": base, "connect": base, "files": base}
+    client = PmfinStripeClient(
+        key,
+        stripe_version=STRIPE_API_VERSION,
+        base_addresses=base_addresses,  # type: ignore[arg-type]
+        max_network_retries=settings.stripe_max_retries,
+        http_client=PmfinHTTPClient(timeout=timeout, limiter=limiter, backoff_initial=backoff_initial),
+    )
+    client.masked_key = mask_secret(key)
+    client.key_mode = mode
+    client.api_base = base_addresses.get("api", stripe.DEFAULT_API_BASE)
+    client.max_retries = settings.stripe_max_retries
+    client.limiter = limiter
+    return client
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class StripeRequestError(UsageError):
+    """Stripe refused one request (invalid request, card declined): an error about one item.
+
+    Bulk operations catch it and report it against the item; a single command exits 2."""
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None, request_id: str | None = None, **kw: Any):
+        super().__init__(message, **kw)
+        self.code = code
+        self.param = param
+        self.request_id = request_id
+
+
+class StripeUnavailable(PmfinError):
+    """Stripe could not be reached or kept failing after every retry (exit 2, nothing changed)."""
+
+    exit_code = 2
+
+
+def _request_suffix(err: stripe.StripeError) -> str:
+    return f" (request {err.request_id})" if getattr(err, "request_id", None) else ""
+
+
+def _stripe_message(err: stripe.StripeError) -> str:
+    message = (err.user_message or "").strip() or type(err).__name__
+    return message.splitlines()[0]
+
+
+def translate_error(err: stripe.StripeError, what: str, client: PmfinStripeClient | None = None) -> PmfinError:
+    """A Stripe error → the pmfin error whose one line says what failed and why."""
+    mode = getattr(client, "key_mode", "unknown")
+    masked = getattr(client, "masked_key", "…")
+    attempts = getattr(client, "max_retries", 0) + 1
+    suffix = _request_suffix(err)
+    if isinstance(err, stripe.AuthenticationError):
+        return ConfigError(
+            f"Stripe rejected the {mode}-mode API key {masked} while trying to {what}: check STRIPE_API_KEY",
+            detail=f"HTTP {err.http_status}{suffix}",
+        )
+    if isinstance(err, stripe.PermissionError):
+        return ConfigError(f"the {mode}-mode API key {masked} may not {what}: {_stripe_message(err)}{suffix}")
+    if isinstance(err, stripe.IdempotencyError):
+        return StripeRequestError(
+            f"could not {what}: an earlier request with the same idempotency key used different "
+            f"parameters; rerun with the same options as before (Stripe forgets keys after 24 hours){suffix}",
+            code="idempotency_error",
+            request_id=err.request_id,
+        )
+    if isinstance(err, stripe.CardError):
+        code = err.code or "card_error"
+        decline = (err.error.decline_code if err.error else None) or None
+        reason = f"{code}/{decline}" if decline else code
+        return StripeRequestError(
+            f"could not {what}: card declined ({reason}): {_stripe_message(err)}{suffix}",
+            code=err.code, param=err.param, request_id=err.request_id,
+        )
+    if isinstance(err, stripe.InvalidRequestError):
+        param = f" [{err.param}]" if err.param else ""
+        return StripeRequestError(
+            f"could not {what}: Stripe refused the request{param}: {_stripe_message(err)}{suffix}",
+            code=err.code, param=err.param, request_id=err.request_id,
+        )
+    if isinstance(err, stripe.RateLimitError):
+        return StripeUnavailable(
+            f"could not {what}: Stripe is still rate-limiting after {attempts} attempts{suffix}; "
+            "try again later or lower PMFIN_STRIPE_RATE"
+        )
+    if isinstance(err, stripe.APIConnectionError):
+        base = getattr(client, "api_base", "Stripe")
+        cause = err.__cause__ or err.__context__
+        reason = type(cause).__name__ if cause is not None else "connection error"
+        return StripeUnavailable(
+            f"could not {what}: no answer from {base} after {attempts} attempts ({reason}); rerunning is safe",
+            detail=_stripe_message(err),
+        )
+    if isinstance(err, stripe.APIError) and (err.http_status or 500) >= 500:
+        return StripeUnavailable(
+            f"could not {what}: Stripe answered HTTP {err.http_status} after {attempts} attempts{suffix}; "
+            "try again later"
+        )
+    status = f"HTTP {err.http_status}: " if err.http_status else ""
+    return StripeRequestError(f"could not {what}: {status}{_stripe_message(err)}{suffix}", request_id=err.request_id)

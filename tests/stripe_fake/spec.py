@@ -1,0 +1,136 @@
+"""Check each request's parameters against ``spec3-2022-04-12.json`` (loaded once per process).
+
+The spec is older than the SDK (API version 2020-08-27), so a parameter it does not know is a
+*warning* (collected on the fake); a value that is plainly malformed for the spec's type (a
+non-integer ``limit``, a scalar where an object is expected, ``requested=maybe``) is an *error*.
+Required parameters are left to the resource handlers, which answer ``parameter_missing`` as
+Stripe does.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SPEC_DIR = Path(os.environ.get("PMFIN_STRIPE_OPENAPI_DIR", "/work/shared/stripe-openapi"))
+SPEC_FILE = SPEC_DIR / "spec3-2022-04-12.json"
+FIXTURES_FILE = SPEC_DIR / "fixtures3.json"
+
+_INT = re.compile(r"^-?\d+$")
+_NUM = re.compile(r"^-?(\d+\.?\d*|\.\d+)$")
+
+
+@functools.lru_cache(maxsize=1)
+def load_spec() -> dict:
+    with open(SPEC_FILE, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@functools.lru_cache(maxsize=1)
+def load_fixtures() -> dict:
+    with open(FIXTURES_FILE, encoding="utf-8") as fh:
+        return json.load(fh)["resources"]
+
+
+@dataclass
+class CheckResult:
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def extend(self, other: CheckResult) -> None:
+        self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)
+
+
+class SpecChecker:
+    def __init__(self, spec: dict | None = None):
+        self.spec = spec if spec is not None else load_spec()
+        self._components = self.spec.get("components", {}).get("schemas", {})
+        routes = []
+        for template, ops in self.spec["paths"].items():
+            n_vars = template.count("{")
+            pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+            routes.append((n_vars, re.compile(pattern), template, ops))
+        routes.sort(key=lambda r: r[0])  # literal paths win over templated ones
+        self._routes = routes
+
+    def operation(self, method: str, path: str) -> tuple[str, dict] | None:
+        for _, pattern, template, ops in self._routes:
+            if pattern.match(path) and method.lower() in ops:
+                return template, ops[method.lower()]
+        return None
+
+    def check(self, method: str, path: str, params: dict) -> CheckResult:
+        result = CheckResult()
+        found = self.operation(method, path)
+        if found is None:
+            result.warnings.append(f"{method} {path}: not in the 2022-04-12 spec")
+            return result
+        template, op = found
+        props: dict = {}
+        for p in op.get("parameters", []):
+            if p["in"] == "query":
+                props[p["name"]] = p.get("schema", {})
+        body = op.get("requestBody", {}).get("content", {}).get("application/x-www-form-urlencoded", {})
+        props.update(self._resolve(body.get("schema", {})).get("properties", {}))
+        where = f"{method} {template}"
+        for name, value in params.items():
+            if name not in props:
+                result.warnings.append(f"{where}: parameter {name!r} not in the 2022-04-12 spec")
+                continue
+            result.extend(self._check(props[name], value, name, where))
+        return result
+
+    def _resolve(self, schema: dict) -> dict:
+        while "$ref" in schema:
+            schema = self._components[schema["$ref"].rsplit("/", 1)[-1]]
+        return schema
+
+    def _check(self, schema: dict, value, name: str, where: str) -> CheckResult:
+        schema = self._resolve(schema)
+        alternatives = schema.get("anyOf") or schema.get("oneOf")
+        if alternatives:
+            results = [self._check(alt, value, name, where) for alt in alternatives]
+            return min(results, key=lambda r: (len(r.errors), len(r.warnings)))
+        result = CheckResult()
+        kind = schema.get("type")
+        bad = f"{where}: parameter {name!r}"
+        if kind == "object" or (kind is None and "properties" in schema):
+            if isinstance(value, list):  # {"0": …} keys were read as an array; an object is wanted
+                value = {str(i): v for i, v in enumerate(value)}
+            if not isinstance(value, dict):
+                result.errors.append(f"{bad} must be an object (a[key]=…), got {value!r}")
+                return result
+            props = schema.get("properties", {})
+            extra = schema.get("additionalProperties")
+            for key, sub in value.items():
+                sub_name = f"{name}[{key}]"
+                if key in props:
+                    result.extend(self._check(props[key], sub, sub_name, where))
+                elif isinstance(extra, dict):
+                    result.extend(self._check(extra, sub, sub_name, where))
+                elif extra is not True:
+                    result.warnings.append(f"{where}: parameter {sub_name!r} not in the 2022-04-12 spec")
+        elif kind == "array":
+            if not isinstance(value, list):
+                result.errors.append(f"{bad} must be an array (a[0]=…), got {value!r}")
+                return result
+            for i, item in enumerate(value):
+                result.extend(self._check(schema.get("items", {}), item, f"{name}[{i}]", where))
+        elif isinstance(value, (dict, list)) and kind in ("string", "integer", "number", "boolean"):
+            result.errors.append(f"{bad} must be a {kind}, got a nested value {value!r}")
+        elif kind == "integer" and not _INT.match(value):
+            result.errors.append(f"{bad} must be an integer, got {value!r}")
+        elif kind == "number" and not _NUM.match(value):
+            result.errors.append(f"{bad} must be a number, got {value!r}")
+        elif kind == "boolean" and value not in ("true", "false"):
+            result.errors.append(f"{bad} must be true or false, got {value!r}")
+        elif kind == "string" and "enum" in schema and value not in schema["enum"]:
+            result.warnings.append(f"{bad}: value {value!r} not among {schema['enum']} in the 2022-04-12 spec")
+        elif kind == "string" and schema.get("maxLength") and len(value) > schema["maxLength"]:
+            result.errors.append(f"{bad} is longer than {schema['maxLength']} characters")
+        return result
