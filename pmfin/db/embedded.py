@@ -41,7 +41,7 @@ def start(home: Path) -> str:
         raise DatabaseError(f"timed out waiting for another pmfin to start the embedded database in {home}") from None
 
 
-def _start_locked(home: Path) -> str:
+def _import_pgserver():
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     try:
         import warnings
@@ -49,8 +49,14 @@ def _start_locked(home: Path) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR not set (cron, containers)
             import pgserver
+            import pgserver._commands
     except ImportError:  # pragma: no cover - a dependency
         raise ConfigError("the embedded database needs the 'pgserver' package: pip install pgserver") from None
+    return pgserver
+
+
+def _start_locked(home: Path) -> str:
+    pgserver = _import_pgserver()
     try:
         server = pgserver.get_server(data_dir(home), cleanup_mode=None)
     except Exception as exc:  # pgserver raises CalledProcessError/Timeout/AssertionError
@@ -71,13 +77,10 @@ def stop(home: Path) -> bool:
     pgdata = data_dir(home)
     if not (pgdata / "postmaster.pid").exists():
         return False
-    from pgserver._commands import pg_ctl  # the same binary pgserver started it with
-
-    user = None
     import os
 
-    if os.geteuid() == 0:
-        user = "pgserver"
+    pg_ctl = _import_pgserver()._commands.pg_ctl  # the same binary pgserver started it with
+    user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs the server as this user under root
     try:
         pg_ctl(["-w", "stop"], pgdata=pgdata, user=user)
     except subprocess.CalledProcessError:
