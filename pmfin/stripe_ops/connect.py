@@ -1,0 +1,433 @@
+"""Stripe Connect for tenants: one Express account per tenant (DESIGN.md §4).
+
+Service functions: they take an engine and a Stripe client, return dataclasses, never print.
+Every Stripe write carries a deterministic idempotency key (``pmfin:connect:…``).
+
+- ``create_account``: under a row lock on the tenant's ``tenant_config`` row (``FOR UPDATE``),
+  so two concurrent runs serialise: the second finds the first one's account. The idempotency
+  key ``pmfin:connect:create:<tenant>`` covers the rest (a crash between Stripe's answer and
+  the commit: the rerun within 24 hours gets the same account back).
+- ``sync_accounts``: retrieves every connected tenant's account with bounded concurrency (the
+  client's rate limiter paces the requests) and stores what it saw in ``pmfin_connect_accounts``
+  with the raw object, so ``all_statuses`` works without Stripe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from pmfin.errors import UsageError
+from pmfin.stripe_ops.client import PmfinStripeClient, StripeRequestError, StripeUnavailable, idempotency_key
+
+BILLING_PATH = "/dashboard/settings/billing"
+PLATFORM_KEY = "stripe_account_id"  # system_config key of the platform's own account
+CAPABILITIES = ("card_payments", "transfers")
+_ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]{6,}$")
+_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """A tenant's Connect state. ``status``: not_connected, pending, complete, or not_synced
+    (connected, but ``connect sync`` has not seen the account yet)."""
+
+    tenant_id: str
+    tenant_name: str | None
+    stripe_account_id: str | None
+    status: str
+    details_submitted: bool | None = None
+    charges_enabled: bool | None = None
+    payouts_enabled: bool | None = None
+    currently_due: list[str] = field(default_factory=list)
+    past_due: list[str] = field(default_factory=list)
+    disabled_reason: str | None = None
+    checked_at: dt.datetime | None = None  # when Stripe was last asked
+
+
+@dataclass(frozen=True)
+class CreateResult(AccountStatus):
+    created: bool = False  # False: the tenant already had this account
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True)
+class OnboardingLink:
+    tenant_id: str
+    stripe_account_id: str
+    url: str
+    expires_at: dt.datetime
+    expires_in_seconds: int
+    return_url: str
+    refresh_url: str
+
+
+@dataclass(frozen=True)
+class SyncFailure:
+    tenant_id: str
+    stripe_account_id: str
+    error: str
+
+
+@dataclass
+class SyncResult:
+    total: int
+    synced: list[AccountStatus] = field(default_factory=list)
+    failed: list[SyncFailure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlatformAccount:
+    stripe_account_id: str | None
+    updated: dt.datetime | None
+    changed: bool = False
+
+
+# -- input -------------------------------------------------------------------------------------
+
+
+def parse_tenant_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value.strip())
+    except (ValueError, AttributeError):
+        raise UsageError(f"tenant id must be a UUID, got {value!r}") from None
+
+
+def parse_country(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _COUNTRY.match(value.strip()):
+        raise UsageError(f"country must be a 2-letter ISO code such as US or DE, got {value!r}")
+    return value.strip().upper()
+
+
+def parse_account_id(value: str) -> str:
+    if not _ACCOUNT_ID.match(value.strip()):
+        raise UsageError(f"a Stripe account id looks like acct_1AbC…, got {value!r}")
+    return value.strip()
+
+
+def _tenant_name(conn: Connection, tenant_id: uuid.UUID) -> str | None:
+    row = conn.execute(text("SELECT name, deleted FROM tenants WHERE id = :t"), {"t": tenant_id}).one_or_none()
+    if row is None:
+        raise UsageError(f"no tenant with id {tenant_id}")
+    if row.deleted is not None:
+        raise UsageError(f"tenant {tenant_id} ({row.name}) was deleted on {row.deleted:%Y-%m-%d}")
+    return row.name
+
+
+# -- Stripe account → status -------------------------------------------------------------------
+
+
+def _plain(obj: Any) -> dict:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def classify(account: dict) -> str:
+    """complete: details submitted, charges and payouts enabled, nothing past due, not disabled."""
+    req = account.get("requirements") or {}
+    done = account.get("details_submitted") and account.get("charges_enabled") and account.get("payouts_enabled")
+    return "complete" if done and not req.get("past_due") and not req.get("disabled_reason") else "pending"
+
+
+def status_from_account(tenant_id: str, tenant_name: str | None, account: dict, checked_at: dt.datetime) -> AccountStatus:
+    req = account.get("requirements") or {}
+    return AccountStatus(
+        tenant_id=str(tenant_id),
+        tenant_name=tenant_name,
+        stripe_account_id=account["id"],
+        status=classify(account),
+        details_submitted=bool(account.get("details_submitted")),
+        charges_enabled=bool(account.get("charges_enabled")),
+        payouts_enabled=bool(account.get("payouts_enabled")),
+        currently_due=list(req.get("currently_due") or []),
+        past_due=list(req.get("past_due") or []),
+        disabled_reason=req.get("disabled_reason"),
+        checked_at=checked_at,
+    )
+
+
+_UPSERT = text(
+    """
+    INSERT INTO pmfin_connect_accounts AS c
+        (tenant_id, stripe_account_id, status, details_submitted, charges_enabled, payouts_enabled,
+         currently_due, past_due, disabled_reason, requirements, raw, synced_at)
+    VALUES (:tenant_id, :stripe_account_id, :status, :details_submitted, :charges_enabled, :payouts_enabled,
+            :currently_due, :past_due, :disabled_reason, CAST(:requirements AS jsonb), CAST(:raw AS jsonb), :synced_at)
+    ON CONFLICT (tenant_id) DO UPDATE SET
+        stripe_account_id = EXCLUDED.stripe_account_id, status = EXCLUDED.status,
+        details_submitted = EXCLUDED.details_submitted, charges_enabled = EXCLUDED.charges_enabled,
+        payouts_enabled = EXCLUDED.payouts_enabled, currently_due = EXCLUDED.currently_due,
+        past_due = EXCLUDED.past_due, disabled_reason = EXCLUDED.disabled_reason,
+        requirements = EXCLUDED.requirements, raw = EXCLUDED.raw, synced_at = EXCLUDED.synced_at
+    WHERE c.synced_at <= EXCLUDED.synced_at
+    """
+)
+
+
+def _store(conn: Connection, status: AccountStatus, account: dict) -> None:
+    conn.execute(
+        _UPSERT,
+        {
+            "tenant_id": status.tenant_id,
+            "stripe_account_id": status.stripe_account_id,
+            "status": status.status,
+            "details_submitted": status.details_submitted,
+            "charges_enabled": status.charges_enabled,
+            "payouts_enabled": status.payouts_enabled,
+            "currently_due": status.currently_due,
+            "past_due": status.past_due,
+            "disabled_reason": status.disabled_reason,
+            "requirements": json.dumps(account.get("requirements")),
+            "raw": json.dumps(account),
+            "synced_at": status.checked_at,
+        },
+    )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _retrieve(client: PmfinStripeClient, tenant_id, tenant_name, account_id: str) -> tuple[AccountStatus, dict]:
+    with client.errors(f"retrieve Stripe account {account_id} of tenant {tenant_id}"):
+        account = _plain(client.v1.accounts.retrieve(account_id))
+    return status_from_account(tenant_id, tenant_name, account, _now()), account
+
+
+# -- commands' services ------------------------------------------------------------------------
+
+
+def create_account(
+    engine: Engine,
+    client: PmfinStripeClient,
+    tenant_id: uuid.UUID,
+    *,
+    email: str | None = None,
+    country: str | None = None,
+) -> CreateResult:
+    """The tenant's Express account: created once, stored in ``tenant_config.stripe_account_id``."""
+    key = idempotency_key("connect", "create", tenant_id)
+    with engine.connect() as conn, conn.begin():
+        name = _tenant_name(conn, tenant_id)
+        conn.execute(
+            text("INSERT INTO tenant_config (tenant_id) VALUES (:t) ON CONFLICT (tenant_id) DO NOTHING"), {"t": tenant_id}
+        )
+        row = conn.execute(
+            text("SELECT stripe_account_id, billing_email, country FROM tenant_config WHERE tenant_id = :t FOR UPDATE"),
+            {"t": tenant_id},
+        ).one()
+        if row.stripe_account_id:
+            status, account = _retrieve(client, tenant_id, name, row.stripe_account_id)
+            _store(conn, status, account)
+            return CreateResult(**vars(status), created=False, idempotency_key=key)
+
+        params: dict[str, Any] = {
+            "type": "express",
+            "capabilities": {cap: {"requested": True} for cap in CAPABILITIES},
+            "metadata": {"tenant_id": str(tenant_id), "created_by": "pmfin"},
+        }
+        email = email or row.billing_email
+        country = country or (row.country.strip().upper() if row.country else None)
+        if email:
+            params["email"] = email
+        if country:
+            params["country"] = country
+        with client.errors(f"create the Connect account of tenant {tenant_id}"):
+            account = _plain(client.v1.accounts.create(params, {"idempotency_key": key}))
+        conn.execute(
+            text("UPDATE tenant_config SET stripe_account_id = :a, updated = now() WHERE tenant_id = :t"),
+            {"a": account["id"], "t": tenant_id},
+        )
+        status = status_from_account(tenant_id, name, account, _now())
+        _store(conn, status, account)
+    return CreateResult(**vars(status), created=True, idempotency_key=key)
+
+
+def _connected_account(conn: Connection, tenant_id: uuid.UUID) -> tuple[str | None, str | None]:
+    name = _tenant_name(conn, tenant_id)
+    account_id = conn.execute(
+        text("SELECT stripe_account_id FROM tenant_config WHERE tenant_id = :t"), {"t": tenant_id}
+    ).scalar_one_or_none()
+    return name, account_id
+
+
+def create_onboarding_link(
+    engine: Engine, client: PmfinStripeClient, tenant_id: uuid.UUID, *, app_url: str, clock: Callable[[], float] = time.time
+) -> OnboardingLink:
+    """A single-use onboarding link back to ``{app_url}/dashboard/settings/billing``.
+
+    Idempotency key ``pmfin:connect:link:<account>:<minute>``: a retry within the same minute
+    gets the same link back instead of a second one."""
+    with engine.connect() as conn:
+        _, account_id = _connected_account(conn, tenant_id)
+    if not account_id:
+        raise UsageError(f"tenant {tenant_id} has no Connect account yet: run pmfin connect create --tenant {tenant_id}")
+    back = f"{app_url.rstrip('/')}{BILLING_PATH}"
+    key = idempotency_key("connect", "link", account_id, int(clock() // 60))
+    params = {"account": account_id, "type": "account_onboarding", "refresh_url": back, "return_url": back}
+    with client.errors(f"create an onboarding link for tenant {tenant_id}"):
+        link = client.v1.account_links.create(params, {"idempotency_key": key})
+    expires = dt.datetime.fromtimestamp(link.expires_at, dt.timezone.utc)
+    return OnboardingLink(
+        tenant_id=str(tenant_id),
+        stripe_account_id=account_id,
+        url=link.url,
+        expires_at=expires,
+        expires_in_seconds=max(0, int(link.expires_at - clock())),
+        return_url=back,
+        refresh_url=back,
+    )
+
+
+def account_status(engine: Engine, client: PmfinStripeClient | Callable[[], PmfinStripeClient], tenant_id: uuid.UUID) -> AccountStatus:
+    """One tenant, asked live from Stripe (and remembered in ``pmfin_connect_accounts``).
+
+    ``client`` may be a factory: a tenant without an account needs no Stripe client at all."""
+    with engine.connect() as conn:
+        name, account_id = _connected_account(conn, tenant_id)
+    if not account_id:
+        return AccountStatus(str(tenant_id), name, None, "not_connected")
+    stripe_client = client() if callable(client) else client
+    status, account = _retrieve(stripe_client, tenant_id, name, account_id)
+    with engine.begin() as conn:
+        _store(conn, status, account)
+    return status
+
+
+_ALL = text(
+    """
+    SELECT t.id AS tenant_id, t.name AS tenant_name, tc.stripe_account_id,
+           c.status, c.details_submitted, c.charges_enabled, c.payouts_enabled,
+           c.currently_due, c.past_due, c.disabled_reason, c.synced_at
+    FROM tenants t
+    LEFT JOIN tenant_config tc ON tc.tenant_id = t.id
+    LEFT JOIN pmfin_connect_accounts c ON c.tenant_id = t.id AND c.stripe_account_id = tc.stripe_account_id
+    WHERE t.deleted IS NULL
+    ORDER BY t.name NULLS LAST, t.id
+    """
+)
+
+
+def all_statuses(engine: Engine) -> list[AccountStatus]:
+    """Every tenant, from what ``connect sync`` last stored: no Stripe call."""
+    with engine.connect() as conn:
+        rows = conn.execute(_ALL).all()
+    out = []
+    for r in rows:
+        if r.stripe_account_id is None:
+            out.append(AccountStatus(str(r.tenant_id), r.tenant_name, None, "not_connected"))
+        elif r.status is None:
+            out.append(AccountStatus(str(r.tenant_id), r.tenant_name, r.stripe_account_id, "not_synced"))
+        else:
+            out.append(
+                AccountStatus(
+                    str(r.tenant_id), r.tenant_name, r.stripe_account_id, r.status, r.details_submitted,
+                    r.charges_enabled, r.payouts_enabled, list(r.currently_due), list(r.past_due),
+                    r.disabled_reason, r.synced_at,
+                )
+            )
+    return out
+
+
+def sync_accounts(
+    engine: Engine,
+    client: PmfinStripeClient,
+    *,
+    concurrency: int = 8,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[AccountStatus | SyncFailure], None] | None = None,
+) -> SyncResult:
+    """Refresh every connected tenant's account from Stripe into ``pmfin_connect_accounts``.
+
+    Up to ``concurrency`` requests in flight, paced by the client's rate limiter. An account
+    Stripe refuses or cannot deliver is a failure of that tenant; the others go on. A rejected
+    API key stops the whole run (every request would fail the same way)."""
+    if concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
+    with engine.connect() as conn:
+        targets = conn.execute(
+            text(
+                """
+                SELECT tc.tenant_id, t.name, tc.stripe_account_id
+                FROM tenant_config tc JOIN tenants t ON t.id = tc.tenant_id
+                WHERE tc.stripe_account_id IS NOT NULL AND t.deleted IS NULL
+                ORDER BY tc.tenant_id
+                """
+            )
+        ).all()
+    result = SyncResult(total=len(targets))
+    if on_start:
+        on_start(len(targets))
+
+    def fetch(target):
+        try:
+            return _retrieve(client, target.tenant_id, target.name, target.stripe_account_id)
+        except (StripeRequestError, StripeUnavailable) as err:
+            return SyncFailure(str(target.tenant_id), target.stripe_account_id, err.message)
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="pmfin-sync") as pool:
+        pending = {pool.submit(fetch, t) for t in targets}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    outcome = future.result()  # a ConfigError (bad key) propagates and stops the run
+                    if isinstance(outcome, SyncFailure):
+                        result.failed.append(outcome)
+                        item: AccountStatus | SyncFailure = outcome
+                    else:
+                        status, account = outcome
+                        with engine.begin() as conn:
+                            _store(conn, status, account)
+                        result.synced.append(status)
+                        item = status
+                    if on_progress:
+                        on_progress(item)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+    result.synced.sort(key=lambda s: s.tenant_id)
+    result.failed.sort(key=lambda f: f.tenant_id)
+    return result
+
+
+def get_platform(engine: Engine) -> PlatformAccount:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT value, updated FROM system_config WHERE key = :k"), {"k": PLATFORM_KEY}
+        ).one_or_none()
+    return PlatformAccount(row.value if row else None, row.updated if row else None)
+
+
+def set_platform(engine: Engine, account_id: str) -> PlatformAccount:
+    account_id = parse_account_id(account_id)
+    with engine.begin() as conn:
+        before = conn.execute(
+            text("SELECT value FROM system_config WHERE key = :k FOR UPDATE"), {"k": PLATFORM_KEY}
+        ).scalar_one_or_none()
+        row = conn.execute(
+            text(
+                """
+                INSERT INTO system_config (key, value, updated) VALUES (:k, :v, now())
+                ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value,
+                    updated = CASE WHEN system_config.value IS DISTINCT FROM EXCLUDED.value
+                                   THEN EXCLUDED.updated ELSE system_config.updated END
+                RETURNING value, updated
+                """
+            ),
+            {"k": PLATFORM_KEY, "v": account_id},
+        ).one()
+    return PlatformAccount(row.value, row.updated, changed=before != account_id)
+
