@@ -52,8 +52,8 @@ def _render_statuses(data, fmt: Format, title: str) -> None:
     rows = data if isinstance(data, list) else [data]
     people = []
     for s in rows:
-        due = [f"past due: {', '.join(s.past_due)}"] if s.past_due else []
-        due += [f"due: {', '.join(s.currently_due)}"] if s.currently_due else []
+        items = list(dict.fromkeys([*s.past_due, *s.currently_due]))
+        due = [f"{len(items)} due ({len(s.past_due)} past due): {', '.join(items)}"] if items else []
         due += [f"disabled: {s.disabled_reason}"] if s.disabled_reason else []
         people.append({
             "tenant": s.tenant_name or s.tenant_id,
