@@ -21,6 +21,9 @@ from typer.testing import CliRunner
 from pmfin.db import migrate
 from pmfin.db.url import normalize
 
+# The stateful Stripe fake (tests/stripe_fake): fixtures stripe_fake, stripe_env, stripe_client.
+pytest_plugins = ["stripe_fake.plugin"]
+
 _ENV_PREFIXES = ("PMFIN_", "STRIPE_")
 _ENV_NAMES = ("DATABASE_URL", "APP_URL", "NEXT_PUBLIC_APP_URL")
 

@@ -14,7 +14,6 @@ from sqlalchemy import text
 
 from stripe_fake.env import TEST_KEY
 
-pytest_plugins = ["stripe_fake.plugin"]
 
 APP_URL = "https://app.penguinmails.example"
 

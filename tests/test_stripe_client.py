@@ -22,7 +22,6 @@ from pmfin.stripe_ops.client import (
 )
 from stripe_fake.env import TEST_KEY, make_settings
 
-pytest_plugins = ["stripe_fake.plugin"]
 
 
 def test_api_version_is_pinned_to_what_the_sdk_speaks(stripe_fake, stripe_client):

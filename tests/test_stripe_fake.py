@@ -15,7 +15,6 @@ import stripe
 from stripe_fake.forms import MalformedParams, decode_pairs, decode_query
 from stripe_fake.env import TEST_KEY, make_settings
 
-pytest_plugins = ["stripe_fake.plugin"]
 
 EXPRESS = {
     "type": "express",

@@ -1,12 +1,12 @@
 """Connect accounts as ``pmfin connect sync`` last saw them (so ``status --all`` needs no Stripe).
 
-Revision ID: 0002_connect_accounts
+Revision ID: 0003_connect_accounts
 """
 
 from alembic import op
 
-revision = "0002_connect_accounts"
-down_revision = "0001_initial"
+revision = "0003_connect_accounts"
+down_revision = "0002_costs_fx"
 branch_labels = None
 depends_on = None
 
