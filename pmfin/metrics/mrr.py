@@ -1,0 +1,489 @@
+"""MRR and its movements (DESIGN.md §3), computed by Postgres in one set-based query.
+
+Definitions (the contract of ``pmfin report mrr|movements|churn``):
+
+- A subscription or add-on row is *live at the end of month M* ⟺ ``started_at < M.end`` and
+  (``ended_at`` null or ``ended_at >= M.end``) and (``trial_ends_at`` null or ``trial_ends_at < M.end``),
+  where ``M.end`` is the first instant of M+1: that is "live at the last instant of M" with
+  DESIGN §3's ``started_at <= t < ended_at`` and "in trial while t < trial_ends_at".
+  Status does not matter (past_due counts until the row ends).
+- A row adds ``unit_price_cents × quantity ÷ months of its billing cycle`` (plans.billing_cycle /
+  addons.billing_cycle: 'year' → ÷12, anything else → ÷1). The sum per tenant is exact and is
+  rounded once, half-even, to the minor unit. (A tenant whose rows sum to less than zero counts 0.)
+- Movements per tenant compare the end of M−1 (prev) with the end of M (cur): new, reactivation
+  (prev = 0 and the tenant had MRR > 0 at an earlier month end, over all history), expansion,
+  contraction, churn — so MRR(M) − MRR(M−1) = new + reactivation + expansion − contraction − churn.
+
+How the query works (and why it is fast): the months at whose end a row is live form one run
+``[m_from, m_stop)`` with ``m_from`` = month of ``greatest(started_at, trial_ends_at)`` and
+``m_stop`` = month of ``ended_at``. A row therefore contributes a step up at ``m_from`` and a step
+down at ``m_stop``; a tenant's exact MRR is the running sum of its steps (a window partitioned by
+``tenant_id``), and it only changes at months where one of its rows starts or stops. Everything
+is kept in *twelfths of a minor unit* (monthly rows × 12, annual rows × 1), i.e. integers, so the
+sum is exact and the half-even rounding is integer arithmetic. Totals per month are cumulative
+sums of the per-tenant changes. The work is proportional to the number of rows, not to
+tenants × months, and every step is grouped or partitioned by ``tenant_id`` first, so it runs
+unchanged on a sharded Postgres (Citus, NileDB).
+
+Currencies: rows in another currency than the reporting one are converted month by month with
+``pmfin_fx_rates`` (the rate of month M converts the amount live at the end of M; a direct
+``currency→reporting`` rate wins over the inverse of ``reporting→currency``). Such rows become one
+step up and one step down per live month at that month's rate, so FX moves show up as expansion
+or contraction of those tenants. Without a rate for a month, the row's amount is left out of that
+month and a warning says how much was left out, per currency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from pmfin.db.migrate import require_contract
+from pmfin.errors import UsageError
+from pmfin.money import THREE_DECIMAL, ZERO_DECIMAL, format_money, round_minor
+from pmfin.months import Month, month_range
+
+MRR_TABLES = ("plans", "addons", "subscriptions", "subscription_addons", "pmfin_fx_rates")
+
+# ---------------------------------------------------------------------------------------------
+# SQL building blocks
+
+
+def half_even_twelfths(x: str) -> str:
+    """SQL: ``x`` twelfths of a minor unit → whole minor units, rounded half to even, exactly.
+
+    Postgres' ``round(numeric)`` rounds half away from zero; this uses integer division instead:
+    q = ⌊|x| ÷ 12⌋, r = |x| − 12q; r > 6 rounds up, r < 6 down, r = 6 (a tie) to the even q.
+    """
+    a = f"abs({x})"
+    q = f"div({a}, 12)"
+    r = f"({a} - 12 * {q})"
+    return (
+        f"(sign({x}) * ({q} + CASE WHEN {r} > 6 THEN 1 WHEN {r} < 6 THEN 0 ELSE mod({q}, 2) END))::bigint"
+    )
+
+
+def _exponent_sql(col: str) -> str:
+    return f"CASE WHEN {col} = ANY(:zero_dec) THEN 0 WHEN {col} = ANY(:three_dec) THEN 3 ELSE 2 END"
+
+
+_POW10 = "CASE {d} WHEN 0 THEN 1 WHEN 1 THEN 10 WHEN 2 THEN 100 WHEN 3 THEN 1000 " \
+         "WHEN -1 THEN 0.1 WHEN -2 THEN 0.01 WHEN -3 THEN 0.001 END"
+
+
+def points_cte() -> str:
+    """The CTE chain ending in ``points``: one row per tenant and month at which its MRR may change.
+
+    Parameters: ``:rep`` (reporting currency, lower case), ``:last`` (date, first day of the last
+    month of interest; later changes are ignored), ``:zero_dec``/``:three_dec`` (currency lists).
+
+    ``points(tenant_id, month, cur, prev, had_mrr, next_month)``: ``cur`` is the tenant's MRR (minor
+    units of ``:rep``) at the end of ``month`` and of every month up to ``next_month`` (exclusive;
+    null: up to ``:last``), ``prev`` its MRR at the end of the month before, ``had_mrr`` whether it
+    had MRR > 0 at the end of any earlier month. Months between points change nothing.
+    Also defined: ``spans`` (one row per contract row that is live at some month end ≤ :last),
+    ``rates`` and ``foreign_months`` (for the left-out warnings).
+    """
+    rep_exp = _exponent_sql(":rep")
+    cur_exp = _exponent_sql("currency")
+    factor = _POW10.format(d=f"(({rep_exp}) - ({cur_exp}))")
+    return f"""
+    rows_ AS (
+        SELECT s.tenant_id,
+               lower(s.currency::text) AS currency,
+               s.unit_price_cents::numeric * s.quantity
+                   * CASE WHEN p.billing_cycle = 'year' THEN 1 ELSE 12 END AS twelfths,
+               date_trunc('month', greatest(s.started_at, s.trial_ends_at) AT TIME ZONE 'UTC')::date AS m_from,
+               date_trunc('month', s.ended_at AT TIME ZONE 'UTC')::date AS m_stop
+        FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+        UNION ALL
+        SELECT a.tenant_id,
+               lower(a.currency::text),
+               a.unit_price_cents::numeric * a.quantity
+                   * CASE WHEN ad.billing_cycle = 'year' THEN 1 ELSE 12 END,
+               date_trunc('month', a.started_at AT TIME ZONE 'UTC')::date,
+               date_trunc('month', a.ended_at AT TIME ZONE 'UTC')::date
+        FROM subscription_addons a JOIN addons ad ON ad.id = a.addon_id
+    ),
+    spans AS (
+        SELECT * FROM rows_
+        WHERE m_from <= CAST(:last AS date) AND (m_stop IS NULL OR m_stop > m_from) AND twelfths <> 0
+    ),
+    rates AS (
+        SELECT DISTINCT ON (month, currency) month, currency, major * ({factor}) AS factor
+        FROM (
+            SELECT month, lower(base_currency::text) AS currency, rate AS major, 1 AS pref
+            FROM pmfin_fx_rates WHERE lower(quote_currency::text) = :rep
+            UNION ALL
+            SELECT month, lower(quote_currency::text), 1 / rate, 2
+            FROM pmfin_fx_rates WHERE lower(base_currency::text) = :rep
+        ) r
+        ORDER BY month, currency, pref
+    ),
+    foreign_months AS (
+        SELECT sp.tenant_id, sp.currency, sp.twelfths, gs.month::date AS month, fx.factor
+        FROM spans sp
+        CROSS JOIN LATERAL generate_series(
+            sp.m_from,
+            least(coalesce((sp.m_stop - interval '1 month')::date, CAST(:last AS date)), CAST(:last AS date)),
+            interval '1 month') AS gs(month)
+        LEFT JOIN rates fx ON fx.currency = sp.currency AND fx.month = gs.month::date
+        WHERE sp.currency <> :rep
+    ),
+    steps AS (
+        SELECT tenant_id, m_from AS month, twelfths AS delta FROM spans WHERE currency = :rep
+        UNION ALL
+        SELECT tenant_id, m_stop, -twelfths FROM spans WHERE currency = :rep AND m_stop <= CAST(:last AS date)
+        UNION ALL
+        SELECT tenant_id, month, coalesce(twelfths * factor, 0) FROM foreign_months
+        UNION ALL
+        SELECT tenant_id, (month + interval '1 month')::date, -coalesce(twelfths * factor, 0)
+        FROM foreign_months WHERE month < CAST(:last AS date)
+    ),
+    tenant_steps AS (
+        SELECT tenant_id, month, sum(delta) AS delta FROM steps GROUP BY tenant_id, month
+    ),
+    levels AS (
+        SELECT tenant_id, month,
+               greatest({half_even_twelfths("exact")}, 0) AS cur
+        FROM (
+            SELECT tenant_id, month,
+                   sum(delta) OVER (PARTITION BY tenant_id ORDER BY month ROWS UNBOUNDED PRECEDING) AS exact
+            FROM tenant_steps
+        ) e
+    ),
+    points AS (
+        SELECT tenant_id, month, cur,
+               coalesce(lag(cur) OVER w, 0) AS prev,
+               coalesce(bool_or(cur > 0) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS had_mrr,
+               lead(month) OVER w AS next_month
+        FROM levels
+        WINDOW w AS (PARTITION BY tenant_id ORDER BY month)
+    )"""
+
+
+def base_params(currency: str, last: Month) -> dict[str, Any]:
+    return {
+        "rep": currency.lower(),
+        "last": last.first_day,
+        "zero_dec": sorted(ZERO_DECIMAL),
+        "three_dec": sorted(THREE_DECIMAL),
+    }
+
+
+@contextlib.contextmanager
+def connection(conn: Connection | Engine) -> Iterator[Connection]:
+    """Use a Connection as is; open (and close) one on an Engine."""
+    if isinstance(conn, Engine):
+        with conn.connect() as c:
+            yield c
+    else:
+        yield conn
+
+
+def check_currency(currency: str) -> str:
+    c = (currency or "").strip().lower()
+    if len(c) != 3 or not c.isalpha():
+        raise UsageError(f"--currency must be a 3-letter ISO currency code, got {currency!r}")
+    return c
+
+
+def require_tables(conn: Connection) -> None:
+    require_contract(conn, MRR_TABLES)
+
+
+# ---------------------------------------------------------------------------------------------
+# Month metrics
+
+
+@dataclass(frozen=True)
+class MonthMetrics:
+    """MRR and its movements for one month, in minor units of ``currency`` (DESIGN.md §3)."""
+
+    month: Month
+    currency: str
+    mrr: int
+    arr: int
+    customers: int
+    arpu: int  # MRR ÷ customers, rounded half-even; 0 when there are no customers
+    new: int
+    expansion: int
+    contraction: int
+    churn: int
+    reactivation: int
+    net_new: int  # new + reactivation + expansion − contraction − churn = MRR − previous MRR
+    mom_growth: Decimal | None  # (MRR − previous MRR) ÷ previous MRR; None when previous MRR is 0
+    prev_mrr: int = 0
+    prev_customers: int = 0
+    new_customers: int = 0
+    reactivated_customers: int = 0
+    expansion_customers: int = 0
+    contraction_customers: int = 0
+    churned_customers: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_row(self) -> dict[str, Any]:
+        """A plain dict (``month`` as ``YYYY-MM``) for rendering."""
+        row = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        row["month"] = str(self.month)
+        return row
+
+
+def ratio(numerator: int | Decimal, denominator: int | Decimal) -> Decimal | None:
+    """numerator ÷ denominator as a Decimal (28 significant digits); None when the denominator is 0."""
+    if not denominator:
+        return None
+    return Decimal(numerator) / Decimal(denominator)
+
+
+_SERIES_SQL = """
+WITH {cte},
+by_month AS (
+    SELECT month,
+           sum(cur - prev) AS net,
+           sum((cur > 0)::int - (prev > 0)::int) AS d_customers,
+           coalesce(sum(cur) FILTER (WHERE prev = 0 AND cur > 0 AND NOT had_mrr), 0) AS new,
+           count(*) FILTER (WHERE prev = 0 AND cur > 0 AND NOT had_mrr) AS new_n,
+           coalesce(sum(cur) FILTER (WHERE prev = 0 AND cur > 0 AND had_mrr), 0) AS reactivation,
+           count(*) FILTER (WHERE prev = 0 AND cur > 0 AND had_mrr) AS reactivation_n,
+           coalesce(sum(cur - prev) FILTER (WHERE cur > prev AND prev > 0), 0) AS expansion,
+           count(*) FILTER (WHERE cur > prev AND prev > 0) AS expansion_n,
+           coalesce(sum(prev - cur) FILTER (WHERE prev > cur AND cur > 0), 0) AS contraction,
+           count(*) FILTER (WHERE prev > cur AND cur > 0) AS contraction_n,
+           coalesce(sum(prev) FILTER (WHERE prev > 0 AND cur = 0), 0) AS churn,
+           count(*) FILTER (WHERE prev > 0 AND cur = 0) AS churn_n
+    FROM points
+    GROUP BY month
+),
+running AS (
+    SELECT by_month.*,
+           sum(net) OVER (ORDER BY month) AS mrr,
+           sum(d_customers) OVER (ORDER BY month) AS customers
+    FROM by_month
+)
+SELECT s.month::date AS month,
+       coalesce(r.mrr, (SELECT r2.mrr FROM running r2 WHERE r2.month < s.month ORDER BY r2.month DESC LIMIT 1), 0) AS mrr,
+       coalesce(r.customers, (SELECT r2.customers FROM running r2 WHERE r2.month < s.month ORDER BY r2.month DESC LIMIT 1), 0) AS customers,
+       coalesce(r.net, 0) AS net, coalesce(r.d_customers, 0) AS d_customers,
+       coalesce(r.new, 0) AS new, coalesce(r.new_n, 0) AS new_n,
+       coalesce(r.reactivation, 0) AS reactivation, coalesce(r.reactivation_n, 0) AS reactivation_n,
+       coalesce(r.expansion, 0) AS expansion, coalesce(r.expansion_n, 0) AS expansion_n,
+       coalesce(r.contraction, 0) AS contraction, coalesce(r.contraction_n, 0) AS contraction_n,
+       coalesce(r.churn, 0) AS churn, coalesce(r.churn_n, 0) AS churn_n
+FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 month') AS s(month)
+LEFT JOIN running r ON r.month = s.month::date
+ORDER BY 1
+"""
+
+_LEFT_OUT_SQL = """
+WITH {cte}
+SELECT month, currency, {rounded} AS amount
+FROM (
+    SELECT month, currency, sum(twelfths) AS twelfths
+    FROM foreign_months
+    WHERE factor IS NULL AND month >= CAST(:warn_from AS date)
+    GROUP BY month, currency
+) t
+ORDER BY currency, month
+"""
+
+
+def month_series(conn: Connection | Engine, first: Month, last: Month, currency: str) -> list[MonthMetrics]:
+    """MRR, customers and movements for every month from ``first`` to ``last`` (one query).
+
+    Warnings (amounts left out for want of an FX rate, at the end of ``first``−1 … ``last``) are
+    attached to the metrics of the first month and also to each month they concern.
+    """
+    months = month_range(first, last)
+    currency = check_currency(currency)
+    params = {**base_params(currency, last), "first": first.first_day}
+    with connection(conn) as c:
+        require_tables(c)
+        rows = c.execute(text(_SERIES_SQL.format(cte=points_cte())), params).mappings().all()
+        left_out = left_out_warnings(c, first.prev(), last, currency)
+    assert len(rows) == len(months)
+    out: list[MonthMetrics] = []
+    for m, r in zip(months, rows):
+        mrr, customers = int(r["mrr"]), int(r["customers"])
+        net = int(r["net"])
+        prev_mrr, prev_customers = mrr - net, customers - int(r["d_customers"])
+        own = [w for (wm, w) in left_out if wm in (m, m.prev())]
+        out.append(
+            MonthMetrics(
+                month=m,
+                currency=currency,
+                mrr=mrr,
+                arr=12 * mrr,
+                customers=customers,
+                arpu=round_minor(Decimal(mrr) / customers) if customers else 0,
+                new=int(r["new"]),
+                expansion=int(r["expansion"]),
+                contraction=int(r["contraction"]),
+                churn=int(r["churn"]),
+                reactivation=int(r["reactivation"]),
+                net_new=net,
+                mom_growth=ratio(net, prev_mrr) if prev_mrr > 0 else None,
+                prev_mrr=prev_mrr,
+                prev_customers=prev_customers,
+                new_customers=int(r["new_n"]),
+                reactivated_customers=int(r["reactivation_n"]),
+                expansion_customers=int(r["expansion_n"]),
+                contraction_customers=int(r["contraction_n"]),
+                churned_customers=int(r["churn_n"]),
+                warnings=list(dict.fromkeys(own)),
+            )
+        )
+    return out
+
+
+def month_metrics(conn: Connection | Engine, month: Month, currency: str) -> MonthMetrics:
+    """MRR, ARR, customers, ARPU, the movements and MoM growth of one month (DESIGN.md §3)."""
+    return month_series(conn, month, month, currency)[0]
+
+
+def left_out_warnings(conn: Connection, first: Month, last: Month, currency: str) -> list[tuple[Month, str]]:
+    """(month, warning) for each month end in ``first``…``last`` where some MRR had no FX rate."""
+    params = {**base_params(currency, last), "warn_from": first.first_day}
+    sql = _LEFT_OUT_SQL.format(cte=points_cte(), rounded=half_even_twelfths("twelfths"))
+    rows = conn.execute(text(sql), params).all()
+    out = []
+    for month_day, cur, amount in rows:
+        m = Month.of(month_day)
+        out.append(
+            (
+                m,
+                f"no FX rate {cur.upper()}→{currency.upper()} for {m}: left out "
+                f"{format_money(int(amount), cur)} of MRR at the end of {m} "
+                f"(import one with `pmfin fx import`)",
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-tenant movements and churn
+
+
+@dataclass(frozen=True)
+class TenantMovement:
+    tenant_id: UUID
+    name: str | None
+    prev: int  # MRR at the end of the month before
+    cur: int  # MRR at the end of the month
+    movement: str  # new, reactivation, expansion, contraction, churn
+    amount: int  # the movement's amount (positive), as in MonthMetrics
+    currency: str
+
+
+MOVEMENT_ORDER = ("new", "reactivation", "expansion", "contraction", "churn")
+
+_TENANTS_SQL = """
+WITH {cte}
+SELECT p.tenant_id, t.name, p.prev, p.cur,
+       CASE WHEN p.prev = 0 AND NOT p.had_mrr THEN 'new'
+            WHEN p.prev = 0 THEN 'reactivation'
+            WHEN p.cur = 0 THEN 'churn'
+            WHEN p.cur > p.prev THEN 'expansion'
+            ELSE 'contraction' END AS movement
+FROM points p
+LEFT JOIN tenants t ON t.id = p.tenant_id
+WHERE p.month = CAST(:last AS date) AND p.cur <> p.prev
+ORDER BY movement, abs(p.cur - p.prev) DESC, t.name, p.tenant_id
+"""
+
+
+def tenant_movements(conn: Connection | Engine, month: Month, currency: str) -> list[TenantMovement]:
+    """Every tenant whose MRR changed from the end of M−1 to the end of M, with its movement type."""
+    currency = check_currency(currency)
+    with connection(conn) as c:
+        require_tables(c)
+        require_contract(c, ("tenants",))
+        rows = c.execute(text(_TENANTS_SQL.format(cte=points_cte())), base_params(currency, month)).all()
+    out = []
+    for tid, name, prev, cur, movement in rows:
+        prev, cur = int(prev), int(cur)
+        amount = cur if movement in ("new", "reactivation") else prev if movement == "churn" else abs(cur - prev)
+        out.append(TenantMovement(tid, name, prev, cur, movement, amount, currency))
+    out.sort(key=lambda t: (MOVEMENT_ORDER.index(t.movement), -t.amount, t.name or "", str(t.tenant_id)))
+    return out
+
+
+@dataclass(frozen=True)
+class ChurnMetrics:
+    """Churn for one month (DESIGN.md §3); rates are None when their denominator is 0."""
+
+    month: Month
+    currency: str
+    customers_start: int  # customers at the end of M−1
+    mrr_start: int  # MRR at the end of M−1
+    churned_customers: int
+    churned_mrr: int
+    contraction: int
+    contraction_customers: int
+    expansion: int
+    logo_churn_rate: Decimal | None  # churned customers ÷ customers at the end of M−1
+    gross_mrr_churn_rate: Decimal | None  # (churn + contraction) ÷ MRR(M−1)
+    net_mrr_churn_rate: Decimal | None  # (churn + contraction − expansion) ÷ MRR(M−1)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_row(self) -> dict[str, Any]:
+        row = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        row["month"] = str(self.month)
+        return row
+
+
+def churn_from(m: MonthMetrics) -> ChurnMetrics:
+    """The churn figures of a month, from its MonthMetrics (a pure function)."""
+    return ChurnMetrics(
+        month=m.month,
+        currency=m.currency,
+        customers_start=m.prev_customers,
+        mrr_start=m.prev_mrr,
+        churned_customers=m.churned_customers,
+        churned_mrr=m.churn,
+        contraction=m.contraction,
+        contraction_customers=m.contraction_customers,
+        expansion=m.expansion,
+        logo_churn_rate=ratio(m.churned_customers, m.prev_customers),
+        gross_mrr_churn_rate=ratio(m.churn + m.contraction, m.prev_mrr),
+        net_mrr_churn_rate=ratio(m.churn + m.contraction - m.expansion, m.prev_mrr),
+        warnings=list(m.warnings),
+    )
+
+
+def churn_metrics(conn: Connection | Engine, month: Month, currency: str) -> ChurnMetrics:
+    """Logo churn, gross and net MRR churn of ``month``."""
+    return churn_from(month_metrics(conn, month, currency))
+
+
+def churn_series(conn: Connection | Engine, first: Month, last: Month, currency: str) -> list[ChurnMetrics]:
+    """Churn for every month from ``first`` to ``last`` (one query), e.g. for a trailing average."""
+    return [churn_from(m) for m in month_series(conn, first, last, currency)]
+
+
+def default_month(today: dt.date | None = None) -> Month:
+    """The last complete month (UTC)."""
+    return (Month.of(today) if today else Month.current()).prev()
+
+
+__all__ = [
+    "ChurnMetrics",
+    "MonthMetrics",
+    "TenantMovement",
+    "churn_from",
+    "churn_metrics",
+    "churn_series",
+    "default_month",
+    "month_metrics",
+    "month_series",
+    "ratio",
+    "tenant_movements",
+]
