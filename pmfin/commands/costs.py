@@ -1,5 +1,85 @@
-"""`pmfin costs` (to be filled in)."""
+"""``pmfin costs``: the monthly cost history that gross margin, CAC, break-even and cash flow use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
-app = typer.Typer(help="costs commands.", no_args_is_help=True)
+from pmfin.context import get_app
+from pmfin.metrics import costs as service
+from pmfin.months import Month, month_range
+from pmfin.output import Col, Format, FormatOption, note, render
+
+app = typer.Typer(
+    help="The monthly cost history (pmfin_costs): import it from CSV, list it.",
+    no_args_is_help=True,
+)
+
+PLAN_COLUMNS = [
+    Col("month"),
+    Col("category"),
+    Col("kind"),
+    Col("amount_cents", "amount", kind="money"),
+    Col("currency"),
+    Col("action"),
+    Col("previous_cents", "previous", kind="money"),
+]
+
+LIST_COLUMNS = [
+    Col("month"),
+    Col("category"),
+    Col("kind"),
+    Col("amount_cents", "amount", kind="money"),
+    Col("currency"),
+    Col("source"),
+]
+
+
+@app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV with the columns month,category,kind,amount,currency.", show_default=False)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be imported; write nothing.")] = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Import monthly costs from a CSV file into pmfin_costs.
+
+    Columns (header required, any order): month (YYYY-MM), category, kind (fixed|variable),
+    amount (major units, e.g. 12500.00), currency (e.g. usd). Categories used by the reports:
+    infrastructure, software, personnel, legal, insurance, operations (fixed); marketing, sales,
+    customer_success (variable); capex (capital expenditure, for the cash-flow projection).
+    Other categories are allowed. payment_processing and email_delivery are computed by pmfin
+    from payments and emails and cannot be imported.
+
+    A row replaces the stored amount of the same month, category, kind and currency (source =
+    the file name). The file is checked whole before anything is written: one bad line rejects
+    the file (exit 2, the line number in the message) and nothing is imported.
+    """
+    rows = service.read_costs_file(file)
+    result = service.import_costs(get_app(ctx).engine, rows, source=file.name, dry_run=dry_run)
+    verb = "would import" if dry_run else "imported"
+    title = f"{file.name}: {verb} {len(result.rows)} row(s)"
+    render(result.rows, fmt, columns=PLAN_COLUMNS, title=title)
+    note(
+        f"{verb} {len(result.rows)} row(s) from {file.name}: {result.inserted} new, {result.updated} changed, "
+        f"{result.unchanged} unchanged" + (" (dry run: nothing written)" if dry_run else "")
+    )
+
+
+@app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    first: Annotated[Optional[str], typer.Option("--from", help="First month (YYYY-MM).", show_default=False)] = None,
+    last: Annotated[Optional[str], typer.Option("--to", help="Last month (YYYY-MM).", show_default=False)] = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """The imported cost rows, by month (fixed before variable), in their own currencies."""
+    first_m = Month.parse(first, flag="--from") if first else None
+    last_m = Month.parse(last, flag="--to") if last else None
+    if first_m and last_m:
+        month_range(first_m, last_m)  # UsageError when --to is before --from
+    with get_app(ctx).engine.connect() as conn:
+        rows = service.list_costs(conn, first_m, last_m)
+    render(rows, fmt, columns=LIST_COLUMNS, title="Costs")
