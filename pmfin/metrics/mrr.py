@@ -362,7 +362,7 @@ def left_out_warnings(conn: Connection, first: Month, last: Month, currency: str
                 m,
                 f"no FX rate {cur.upper()}→{currency.upper()} for {m}: left out "
                 f"{format_money(int(amount), cur)} of MRR at the end of {m} "
-                f"(import one with `pmfin fx import`)",
+                "(import rates with `pmfin fx import`)",
             )
         )
     return out
