@@ -1,10 +1,153 @@
-"""``pmfin demo`` (to be filled in)."""
+"""``pmfin demo``: fill the database with a realistic, deterministic PenguinMails history."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Annotated, Optional
 
 import typer
 
+from pmfin.context import get_app
+from pmfin.months import Month
+from pmfin.output import Col, Format, FormatOption, note, render, render_sections, to_plain
+
+DEMO_HELP = """Fill the database with a realistic, deterministic PenguinMails history, then print the
+executive summary of its last complete month.
+
+The history covers the --months months up to and including --end: plans on every tier (freemium;
+professional and enterprise, monthly and annual), 14-day trials (some never convert), upgrades and
+downgrades as subscription history rows (plan_change), add-ons, discounts, quantities above one,
+past-due and canceled subscriptions, churn and reactivation, tenants billed in EUR (with EUR→USD
+rates per month in pmfin_fx_rates), payments of every revenue stream (subscription, add-on,
+services, marketplace, Connect charges with the Stripe fee and the platform's share from the
+settings; some failed, refunded, partially refunded, disputed), campaigns and emails, seats, IP
+allocations, tenant and platform Stripe ids, and monthly costs by category in pmfin_costs.
+
+The same --seed, --tenants, --months and --end give the same rows. The summary month is --end,
+or the month before when --end is the current (still running) month; its numbers come from the
+metrics module, exactly as `pmfin report mrr` computes them.
+
+Safety: pmfin refuses (exit 2, nothing written) when the database holds tenants the demo did not
+create; --force adds the demo beside them, touching none of their rows. Running the demo again
+replaces the earlier demo data (it is cleared first). --reset only removes demo data. Each run is
+one transaction under an advisory lock, so two demos at once never interleave.
+"""
+
+_SUMMARY_COLUMNS = [
+    Col("month"),
+    Col("mrr", "MRR", kind="money"),
+    Col("arr", "ARR", kind="money"),
+    Col("customers", kind="int"),
+    Col("arpu", "ARPU", kind="money"),
+    Col("new", kind="money"),
+    Col("expansion", kind="money"),
+    Col("contraction", kind="money"),
+    Col("churn", kind="money"),
+    Col("reactivation", kind="money"),
+    Col("net_new", "net new", kind="money"),
+    Col("mom_growth", "MoM growth", kind="ratio"),
+]
+
+
+@contextmanager
+def _progress_bar(enabled: bool, total: int):
+    """A rich progress bar on stderr (only when stderr is a terminal); yields a step callback."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pmfin.output import stderr_console
+
+    with Progress(
+        TextColumn("[bold]pmfin demo[/bold] {task.description:<28}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=stderr_console(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=total)
+
+        def step(name: str) -> None:
+            bar.update(task, description=name, advance=1)
+
+        yield step
+
+
+def _counts(counts: dict[str, int]) -> list[dict[str, object]]:
+    return [{"table": k, "rows": v} for k, v in counts.items()]
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("demo")
-    def demo() -> None:
-        """Fill the database with a realistic, deterministic PenguinMails history."""
-        raise typer.Exit(0)
+    @app.command("demo", help=DEMO_HELP)
+    def demo(
+        ctx: typer.Context,
+        tenants: Annotated[int, typer.Option("--tenants", help="Tenants to create (1 to 1,000,000).")] = 3000,
+        months: Annotated[int, typer.Option("--months", help="Months of history (2 to 120).")] = 24,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same rows.")] = 42,
+        end: Annotated[
+            Optional[str],
+            typer.Option("--end", help="Last month of the history, YYYY-MM (default: the current UTC month).",
+                         show_default=False),
+        ] = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="Add demo data even though the database holds tenants the demo did not create.")
+        ] = False,
+        reset: Annotated[
+            bool, typer.Option("--reset", help="Only remove the demo's data (foreign rows untouched); generate nothing.")
+        ] = False,
+        fmt: FormatOption = Format.table,
+    ) -> None:
+        from pmfin.demo import DemoRequest, reset_demo, run_demo
+        from pmfin.demo.service import RUN_STEPS, validate
+
+        current = Month.current()
+        end_month = Month.parse(end, flag="--end") if end is not None else current
+        if reset:
+            app_ctx = get_app(ctx)
+            result = reset_demo(app_ctx.engine)
+            if fmt is Format.json:
+                render({"removed": result.removed, "foreign_tenants": result.foreign_tenants}, fmt)
+                return
+            render(_counts(result.removed), fmt, columns=[Col("table"), Col("rows", kind="int")],
+                   title="demo data removed")
+            if fmt is Format.table:
+                note(f"{result.foreign_tenants:,} tenants the demo did not create were left untouched.")
+            return
+        validate(tenants, months, seed, end_month, current=current)  # before opening the database
+        app_ctx = get_app(ctx)
+        request = DemoRequest(tenants=tenants, months=months, seed=seed, end=end_month, force=force)
+        with _progress_bar(sys.stderr.isatty() and fmt is Format.table, len(RUN_STEPS)) as step:
+            result = run_demo(app_ctx.engine, request, app_ctx.settings, progress=step, current=current)
+
+        summary = to_plain(result.summary)
+        summary["month"] = str(result.summary_month)
+        history = {
+            "seed": seed, "tenants": tenants, "months": months,
+            "from": str(request.first), "to": str(end_month),
+            "replaced_previous_demo": bool(result.replaced),
+        }
+        if fmt is Format.json:
+            render({"history": history, "written": result.written, "summary": summary}, fmt)
+            return
+        if fmt is Format.table:
+            note(f"demo history {request.first} … {end_month}: {tenants:,} tenants, {months} months, seed {seed}")
+            if result.replaced:
+                note(f"replaced the earlier demo data ({result.replaced.get('tenants', 0):,} tenants cleared first)")
+            if result.foreign_tenants:
+                note(f"--force: added beside {result.foreign_tenants:,} tenants the demo did not create (untouched)")
+            for table, n in result.skipped.items():
+                note(f"kept {n} existing {table} row{'s' if n != 1 else ''} (not overwritten)")
+            for w in summary.get("warnings") or []:
+                note(f"warning: {w}")
+        render_sections(
+            [
+                ("rows written",
+                 _counts(result.written), [Col("table"), Col("rows", kind="int")]),
+                (f"executive summary {result.summary_month}", summary, _SUMMARY_COLUMNS),
+            ],
+            fmt,
+        )
+        if fmt is Format.table:
+            note(f"done in {result.seconds:.1f}s — try `pmfin report summary --month {result.summary_month}`")

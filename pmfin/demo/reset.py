@@ -1,0 +1,99 @@
+"""Find and remove the demo's data, and only the demo's data.
+
+What the demo created is recorded in ``pmfin_demo_objects`` (kinds tenant, plan, addon,
+system_config); its costs and FX rates carry ``source = 'demo'``. Everything else — tenants the
+demo did not create and all their rows, plans or add-ons that non-demo rows still reference, a
+platform account id somebody changed — is left alone.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from pmfin.demo.generator import platform_account
+from pmfin.demo.loader import DEMO_SOURCE
+
+LOCK_KEY = 0x706D66696E64  # "pmfind": one demo (or reset) at a time
+
+# tenant-scoped contract tables, children before parents (tenant_config references tenants)
+TENANT_TABLES = (
+    ("emails", "tenant_id"),
+    ("campaigns", "tenant_id"),
+    ("payments", "tenant_id"),
+    ("subscription_addons", "tenant_id"),
+    ("subscriptions", "tenant_id"),
+    ("ip_allocations", "tenant_id"),
+    ("tenant_users", "tenant_id"),
+    ("tenant_config", "tenant_id"),
+    ("tenants", "id"),
+)
+
+
+def lock(conn: Connection) -> None:
+    """Serialise demo runs: held until the transaction ends."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+
+
+def foreign_tenants(conn: Connection) -> int:
+    """Tenants the demo did not create."""
+    return conn.execute(
+        text(
+            "SELECT count(*) FROM tenants t WHERE NOT EXISTS (SELECT 1 FROM pmfin_demo_objects o "
+            "WHERE o.kind = 'tenant' AND o.object_id = t.id::text)"
+        )
+    ).scalar_one()
+
+
+def demo_tenants(conn: Connection) -> int:
+    return conn.execute(text("SELECT count(*) FROM pmfin_demo_objects WHERE kind = 'tenant'")).scalar_one()
+
+
+def clear(conn: Connection) -> dict[str, int]:
+    """Delete every demo row; return rows removed per table (tables with none are left out)."""
+    removed: dict[str, int] = {}
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE pmfin_demo_tenants ON COMMIT DROP AS "
+            "SELECT object_id::uuid AS id FROM pmfin_demo_objects WHERE kind = 'tenant'"
+        )
+    )
+    conn.execute(text("ANALYZE pmfin_demo_tenants"))
+    for table, column in TENANT_TABLES:
+        removed[table] = conn.execute(
+            text(f"DELETE FROM {table} x USING pmfin_demo_tenants d WHERE x.{column} = d.id")
+        ).rowcount
+    conn.execute(text("DROP TABLE pmfin_demo_tenants"))
+    for kind, table, ref_table, ref_column in (
+        ("plan", "plans", "subscriptions", "plan_id"),
+        ("addon", "addons", "subscription_addons", "addon_id"),
+    ):
+        # only catalog rows no remaining (non-demo) row refers to; the others stay recorded
+        gone = conn.execute(
+            text(
+                f"DELETE FROM {table} p USING pmfin_demo_objects o WHERE o.kind = :kind AND o.object_id = p.id "
+                f"AND NOT EXISTS (SELECT 1 FROM {ref_table} r WHERE r.{ref_column} = p.id) RETURNING p.id"
+            ),
+            {"kind": kind},
+        ).scalars().all()
+        removed[table] = len(gone)
+        conn.execute(
+            text("DELETE FROM pmfin_demo_objects WHERE kind = :kind AND object_id = ANY(:ids)"),
+            {"kind": kind, "ids": list(gone)},
+        )
+    # the platform account id: only while it still holds the value the demo wrote
+    seeds = conn.execute(
+        text("SELECT seed FROM pmfin_demo_objects WHERE kind = 'system_config' AND object_id = 'stripe_account_id'")
+    ).scalars().all()
+    removed["system_config"] = 0
+    for seed in seeds:
+        removed["system_config"] += conn.execute(
+            text("DELETE FROM system_config WHERE key = 'stripe_account_id' AND value = :v"),
+            {"v": platform_account(seed)},
+        ).rowcount
+    conn.execute(text("DELETE FROM pmfin_demo_objects WHERE kind IN ('tenant', 'system_config')"))
+    removed["costs"] = conn.execute(text("DELETE FROM pmfin_costs WHERE source = :s"), {"s": DEMO_SOURCE}).rowcount
+    removed["fx_rates"] = conn.execute(
+        text("DELETE FROM pmfin_fx_rates WHERE source = :s"), {"s": DEMO_SOURCE}
+    ).rowcount
+    return {k: v for k, v in removed.items() if v}
