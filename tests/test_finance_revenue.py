@@ -114,7 +114,7 @@ def test_revenue_bad_month_and_currency(cli):
     assert res.exit_code == 2
     assert "--month must be YYYY-MM, got '2025-13'" in res.stderr
     res = cli("report", "revenue", "--month", "2025-03", "--currency", "dollars")
-    assert res.exit_code == 2 and "--currency must be a 3-letter ISO code" in res.stderr
+    assert res.exit_code == 2 and "--currency must be a 3-letter ISO currency code" in res.stderr
 
 
 def naive_revenue(payments: list[dict], month: str, share: Decimal) -> dict[str, int]:

@@ -5,11 +5,13 @@ Each command parses its flags, calls one service function of ``pmfin.metrics`` a
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Optional
 
 import typer
 
 from pmfin.context import get_app
+from pmfin.money import format_money
 from pmfin.months import Month
 from pmfin.output import Col, Format, FormatOption, render, render_sections, warn
 
@@ -26,14 +28,9 @@ CurrencyOption = Annotated[
 
 
 def _currency(ctx: typer.Context, value: str | None) -> str:
-    from pmfin.errors import UsageError
+    from pmfin.metrics.mrr import check_currency
 
-    if value is None:
-        return get_app(ctx).settings.currency
-    cur = value.strip().lower()
-    if len(cur) != 3 or not cur.isalpha():
-        raise UsageError(f"--currency must be a 3-letter ISO code like usd, got {value!r}")
-    return cur
+    return get_app(ctx).settings.currency if value is None else check_currency(value)
 
 
 def _warn_all(warnings: list[str]) -> None:
@@ -165,7 +162,310 @@ def costs_cmd(
     )
 
 
+# ---------------------------------------------------------------- unit economics
+
+
+def ltv_cmd(
+    ctx: typer.Context,
+    month: MonthOption,
+    churn_window: Annotated[
+        int, typer.Option("--churn-window", min=1, max=60, help="Months of churn history, ending with --month.")
+    ] = 6,
+    currency: CurrencyOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Customer lifetime value: ARPU × gross margin ÷ average monthly logo churn.
+
+    ARPU = MRR ÷ customers at the end of the month. Gross margin = (net revenue − cost of revenue)
+    ÷ net revenue of the month, cost of revenue = payment processing + email delivery +
+    infrastructure + customer_success (see report costs). Churn is pooled over the window:
+    Σ churned customers ÷ Σ customers at the start of each month. With zero churn, no customers
+    or no revenue LTV is undefined: ltv is null and reason says why (exit 0).
+    """
+    from pmfin.metrics.finance import ltv
+
+    m = Month.parse(month)
+    app = get_app(ctx)
+    cur = _currency(ctx, currency)
+    with app.engine.connect() as conn:
+        result = ltv(conn, m, cur, app.settings, churn_window=churn_window)
+    _warn_all(result.warnings)
+    render(
+        result,
+        fmt,
+        columns=[
+            Col("month"), Col("currency"), Col("ltv", "LTV", kind="money"), Col("reason"),
+            Col("arpu", "ARPU", kind="money"), Col("gross_margin", "gross margin", kind="ratio"),
+            Col("avg_logo_churn", "avg monthly logo churn", kind="ratio"), Col("churn_window", "churn window (months)", kind="int"),
+            Col("churned_customers", "churned customers (window)", kind="int"),
+            Col("customer_months", "customers at month starts (window)", kind="int"),
+            Col("customers", kind="int"), Col("mrr", "MRR", kind="money"),
+        ],
+        title=f"LTV {m}",
+    )
+
+
+def cac_cmd(
+    ctx: typer.Context,
+    month: MonthOption,
+    currency: CurrencyOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Customer acquisition cost and payback months.
+
+    CAC = sales & marketing costs of the month (categories marketing + sales in pmfin_costs)
+    ÷ new customers of the month (first-time customers; reactivations are not acquisitions).
+    Payback months = CAC ÷ (ARPU × gross margin), the months of gross profit a new customer
+    needs to repay its acquisition. No new customers → CAC undefined (null, with the reason).
+    """
+    from pmfin.metrics.finance import cac
+
+    m = Month.parse(month)
+    app = get_app(ctx)
+    cur = _currency(ctx, currency)
+    with app.engine.connect() as conn:
+        result = cac(conn, m, cur, app.settings)
+    _warn_all(result.warnings)
+    render(
+        result,
+        fmt,
+        columns=[
+            Col("month"), Col("currency"), Col("cac", "CAC", kind="money"), Col("payback_months", "payback (months)", kind="decimal"),
+            Col("reason"), Col("sales_marketing", "sales & marketing", kind="money"), Col("new_customers", "new customers", kind="int"),
+            Col("arpu", "ARPU", kind="money"), Col("gross_margin", "gross margin", kind="ratio"),
+            Col("gross_profit_per_customer", "gross profit per customer", kind="money"),
+        ],
+        title=f"CAC {m}",
+    )
+
+
+def breakeven_cmd(
+    ctx: typer.Context,
+    month: MonthOption,
+    fixed_costs: Annotated[
+        Optional[str],
+        typer.Option("--fixed-costs", help="Monthly fixed costs (major units, e.g. 25000) instead of the month's fixed costs in pmfin_costs.", show_default=False),
+    ] = None,
+    currency: CurrencyOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Break-even customers: ceil(fixed costs ÷ (ARPU − variable cost per customer)).
+
+    Fixed costs: the month's fixed rows of pmfin_costs, or --fixed-costs. Variable cost per
+    customer = the month's variable costs (imported variable rows + payment processing + email
+    delivery) ÷ customers. Also shows current customers and the gap (customers still needed;
+    zero or negative: at or above break-even). No customers, or a contribution margin
+    (ARPU − variable cost per customer) ≤ 0, is an error with the reason (exit 2).
+    """
+    from pmfin.metrics.finance import breakeven
+    from pmfin.money import parse_amount
+
+    m = Month.parse(month)
+    app = get_app(ctx)
+    cur = _currency(ctx, currency)
+    fixed = parse_amount(fixed_costs, cur, what="--fixed-costs") if fixed_costs is not None else None
+    with app.engine.connect() as conn:
+        result = breakeven(conn, m, cur, app.settings, fixed_costs=fixed)
+    _warn_all(result.warnings)
+    render(
+        result,
+        fmt,
+        columns=[
+            Col("month"), Col("currency"), Col("breakeven_customers", "break-even customers", kind="int"),
+            Col("customers", "current customers", kind="int"), Col("gap", "gap (customers needed)", kind="int"),
+            Col("fixed_costs", "fixed costs", kind="money"), Col("fixed_costs_source", "fixed costs from"),
+            Col("arpu", "ARPU", kind="money"), Col("variable_cost_per_customer", "variable cost per customer", kind="money"),
+            Col("contribution_margin_per_customer", "contribution margin per customer", kind="money"),
+            Col("variable_costs", "variable costs", kind="money"), Col("mrr", "MRR", kind="money"),
+        ],
+        title=f"Break-even {m}",
+    )
+
+
+# ---------------------------------------------------------------- cash flow
+
+PROJECTION_COLUMNS = [
+    Col("month"),
+    Col("starting_cash", "start", kind="money"),
+    Col("subscriptions", "MRR in", kind="money"),
+    Col("services", kind="money"),
+    Col("other", kind="money"),
+    Col("operations", kind="money"),
+    Col("marketing", kind="money"),
+    Col("capex", kind="money"),
+    Col("net", kind="money"),
+    Col("ending_cash", "end", kind="money"),
+]
+
+
+def _rate(value: str | None, flag: str, **bounds):
+    from pmfin.metrics.cashflow import parse_rate
+
+    return parse_rate(value, flag, **bounds) if value is not None else None
+
+
+def cashflow_cmd(
+    ctx: typer.Context,
+    first: Annotated[str, typer.Option("--from", help="First projected month (YYYY-MM); history is the months before it.", show_default=False)],
+    starting_cash: Annotated[str, typer.Option("--starting-cash", help="Cash at the start of --from (major units, e.g. 250000).", show_default=False)],
+    months: Annotated[int, typer.Option("--months", help="Months to project (1–120).")] = 12,
+    growth: Annotated[Optional[str], typer.Option("--growth", help="Monthly MRR growth from new customers and expansion, before churn (0.05 or 5%).", show_default=False)] = None,
+    churn: Annotated[Optional[str], typer.Option("--churn", help="Monthly share of MRR lost to churn (0.02 or 2%).", show_default=False)] = None,
+    cost_growth: Annotated[Optional[str], typer.Option("--cost-growth", help="Monthly growth of operations and marketing costs (0.01 or 1%).", show_default=False)] = None,
+    currency: CurrencyOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Month-by-month cash-flow projection and runway.
+
+    Each month: starting cash + inflows (subscriptions = projected MRR, assumed collected;
+    services; other = marketplace, Connect platform fees, other) − outflows (operations = all
+    costs but marketing, sales and capex; marketing = marketing + sales; capex) = ending cash.
+    MRR grows by (1 + growth − churn) a month; operations and marketing by (1 + cost growth).
+
+    Assumptions come from the 6 months before --from and are printed with the result: growth =
+    average MoM net MRR growth + churn; churn = pooled logo churn; services and other = their
+    monthly averages; operations and marketing = the last month's; capex = the monthly average of
+    the capex category; cost growth = average MoM change of operations + marketing. --growth,
+    --churn and --cost-growth override them. Runway = months before the first month whose ending
+    cash is below zero, or "not within the horizon".
+    """
+    from pmfin.metrics.cashflow import MAX_MONTHS, cash_flow
+    from pmfin.money import parse_amount
+
+    start = Month.parse(first, flag="--from")
+    app = get_app(ctx)
+    cur = _currency(ctx, currency)
+    cash = parse_amount(starting_cash, cur, what="--starting-cash", allow_negative=True)
+    if not 1 <= months <= MAX_MONTHS:
+        from pmfin.errors import UsageError
+
+        raise UsageError(f"--months must be between 1 and {MAX_MONTHS}, got {months}")
+    g = _rate(growth, "--growth", minimum=Decimal(-1))
+    c = _rate(churn, "--churn", minimum=Decimal(0), maximum=Decimal(1))
+    cg = _rate(cost_growth, "--cost-growth", minimum=Decimal(-1))
+    with app.engine.connect() as conn:
+        result = cash_flow(conn, start, months, cur, app.settings, starting_cash=cash, growth=g, churn=c, cost_growth=cg)
+    _warn_all(result.warnings)
+    a = result.assumptions
+    assumptions = [
+        {"assumption": "starting cash", "value": format_money(a.starting_cash, cur), "source": "--starting-cash"},
+        {"assumption": "MRR", "value": format_money(a.mrr, cur), "source": a.sources["mrr"]},
+        {"assumption": "growth", "value": _pct(a.growth), "source": a.sources["growth"]},
+        {"assumption": "churn", "value": _pct(a.churn), "source": a.sources["churn"]},
+        {"assumption": "services / month", "value": format_money(a.services, cur), "source": a.sources["services"]},
+        {"assumption": "other / month", "value": format_money(a.other, cur), "source": a.sources["other"]},
+        {"assumption": "operations", "value": format_money(a.operations, cur), "source": a.sources["operations"]},
+        {"assumption": "marketing", "value": format_money(a.marketing, cur), "source": a.sources["marketing"]},
+        {"assumption": "capex / month", "value": format_money(a.capex, cur), "source": a.sources["capex"]},
+        {"assumption": "cost growth", "value": _pct(a.cost_growth), "source": a.sources["cost_growth"]},
+    ]
+    if fmt is Format.csv:
+        render(result.months, fmt, columns=[Col("month"), Col("currency"), *[c for c in PROJECTION_COLUMNS[1:]]])
+        return
+    render_sections(
+        [
+            ("Assumptions", assumptions, [Col("assumption"), Col("value"), Col("source")]),
+            (f"Cash-flow projection ({cur.upper()})", result.months, PROJECTION_COLUMNS),
+            ("Runway", {"runway": result.runway}, None),
+        ],
+        fmt,
+        document=result,
+    )
+
+
+def _pct(value: Decimal) -> str:
+    return f"{value * 100:.2f}%"
+
+
+# ---------------------------------------------------------------- executive summary
+
+
+def summary_cmd(
+    ctx: typer.Context,
+    month: MonthOption,
+    cash: Annotated[
+        Optional[str],
+        typer.Option("--cash", envvar="PMFIN_CASH", help="Cash balance now (major units), for the runway. Env: PMFIN_CASH.", show_default=False),
+    ] = None,
+    currency: CurrencyOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """The executive overview (the Financial Dashboard): MRR, ARR, NRR, gross margin, runway, revenue, growth, costs, burn, CAC.
+
+    MRR with its MoM growth; ARR with its growth against 12 months before; NRR over 12 months;
+    gross margin as report ltv; revenue breakdown as report revenue; growth trends = the month's
+    MRR movements; cost structure as report costs. Total burn = all costs of the month; burn rate
+    = average net burn (costs − net revenue) of the last 3 months; cash runway = --cash ÷ burn
+    rate (unknown without --cash; not limited when the burn rate is ≤ 0). CAC and payback as
+    report cac. JSON: one document with the keys overview, revenue_breakdown, growth,
+    cost_structure, burn, unit_economics, warnings.
+    """
+    from pmfin.metrics.summary import executive_summary
+    from pmfin.money import parse_amount
+
+    m = Month.parse(month)
+    app = get_app(ctx)
+    cur = _currency(ctx, currency)
+    balance = parse_amount(cash, cur, what="--cash", allow_negative=True) if cash is not None else None
+    with app.engine.connect() as conn:
+        s = executive_summary(conn, m, cur, app.settings, cash=balance)
+    _warn_all(s.warnings)
+    o = s.overview
+    overview = [
+        {"metric": "MRR", "value": format_money(o.mrr, cur), "trend": _trend(o.mrr_mom_growth, "MoM")},
+        {"metric": "ARR", "value": format_money(o.arr, cur), "trend": _trend(o.arr_yoy_growth, "YoY")},
+        {"metric": "Net Revenue Retention (12 months)", "value": _pct_or(o.nrr), "trend": ""},
+        {"metric": "Gross Margin", "value": _pct_or(o.gross_margin), "trend": ""},
+        {"metric": "Customers", "value": f"{o.customers:,}", "trend": ""},
+        {"metric": "Cash Runway", "value": o.runway, "trend": ""},
+    ]
+    g = s.growth
+    growth_rows = [
+        {"metric": "New Customers", "value": f"{g.new_customers:,} this month"},
+        {"metric": "New MRR", "value": format_money(g.new_mrr, cur)},
+        {"metric": "Expansion Revenue", "value": format_money(g.expansion, cur)},
+        {"metric": "Churned Revenue", "value": f"{format_money(g.churned_revenue, cur)} ({g.churned_customers:,} customers)"},
+        {"metric": "Contraction", "value": format_money(g.contraction, cur)},
+        {"metric": "Net New MRR", "value": format_money(g.net_new_mrr, cur)},
+    ]
+    b, u = s.burn, s.unit_economics
+    trend_rows = [
+        {"metric": "Total Burn", "value": f"{format_money(b.total_burn, cur)} this month"},
+        {"metric": "Burn Rate", "value": f"{format_money(b.burn_rate, cur)} per month (net, {b.burn_months[0]}…{b.burn_months[-1]})"},
+        {"metric": "CAC", "value": f"{format_money(u.cac, cur)} per customer" if u.cac is not None else f"undefined: {u.reason}"},
+        {"metric": "CAC Payback", "value": f"{u.payback_months} months" if u.payback_months is not None else f"undefined: {u.reason}"},
+    ]
+    metric_cols = [Col("metric"), Col("value")]
+    render_sections(
+        [
+            (f"Financial Overview {s.month} ({cur.upper()})", overview, [Col("metric"), Col("value"), Col("trend")]),
+            ("Revenue Breakdown", s.revenue_breakdown, [Col("label", "stream"), Col("net", kind="money"), Col("share", "of total", kind="ratio")]),
+            ("Growth Trends", growth_rows, metric_cols),
+            ("Cost Structure", s.cost_structure, [Col("category"), Col("kind"), Col("amount", kind="money"), Col("share", "of total", kind="ratio")]),
+            ("Cost Trends", trend_rows, metric_cols),
+        ],
+        fmt,
+        document=s,
+    )
+
+
+def _pct_or(value: Decimal | None) -> str:
+    return "undefined" if value is None else f"{value * 100:.1f}%"
+
+
+def _trend(value: Decimal | None, label: str) -> str:
+    if value is None:
+        return f"— {label}"
+    arrow = "↑" if value > 0 else "↓" if value < 0 else "→"
+    return f"{arrow}{abs(value) * 100:.1f}% {label}"
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``pmfin report`` app."""
     app.command("revenue")(revenue_cmd)
     app.command("costs")(costs_cmd)
+    app.command("ltv")(ltv_cmd)
+    app.command("cac")(cac_cmd)
+    app.command("breakeven")(breakeven_cmd)
+    app.command("cashflow")(cashflow_cmd)
+    app.command("summary")(summary_cmd)

@@ -11,15 +11,11 @@ from decimal import Decimal
 from sqlalchemy.engine import Connection
 
 from pmfin.metrics import fx_adapter
+from pmfin.metrics.mrr import ratio
 from pmfin.money import exponent, format_money, round_minor
 from pmfin.months import Month
 
-
-def ratio(numerator: int | Decimal, denominator: int | Decimal) -> Decimal | None:
-    """``numerator ÷ denominator`` as a Decimal; None when the denominator is zero."""
-    if not denominator:
-        return None
-    return Decimal(numerator) / Decimal(denominator)
+__all__ = ["Converter", "ratio"]
 
 
 class Converter:

@@ -12,12 +12,15 @@ from pmfin.months import Month
 
 def rate(conn: Connection, month: Month, base: str, quote: str) -> Decimal | None:
     """Major units of ``quote`` per major unit of ``base`` for ``month``; the inverse rate when only
-    that is stored; None when there is neither."""
+    that is stored; None when there is neither. The same rule as the MRR engine
+    (``pmfin.metrics.mrr``): a direct rate wins over the inverse of the reverse one."""
+    base, quote = base.lower(), quote.lower()
     row = conn.execute(
         text(
-            "SELECT base_currency, rate FROM pmfin_fx_rates WHERE month = :month AND "
-            "((base_currency = :base AND quote_currency = :quote) OR (base_currency = :quote AND quote_currency = :base)) "
-            "ORDER BY base_currency = :base DESC LIMIT 1"
+            "SELECT lower(base_currency::text) AS b, rate FROM pmfin_fx_rates WHERE month = :month AND "
+            "((lower(base_currency::text) = :base AND lower(quote_currency::text) = :quote) "
+            "OR (lower(base_currency::text) = :quote AND lower(quote_currency::text) = :base)) "
+            "ORDER BY lower(base_currency::text) = :base DESC LIMIT 1"
         ),
         {"month": month.first_day, "base": base, "quote": quote},
     ).first()
