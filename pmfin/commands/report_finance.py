@@ -286,16 +286,37 @@ def breakeven_cmd(
 
 PROJECTION_COLUMNS = [
     Col("month"),
-    Col("starting_cash", "start", kind="money"),
-    Col("subscriptions", "MRR in", kind="money"),
+    Col("currency"),
+    Col("starting_cash", kind="money"),
+    Col("subscriptions", kind="money"),
     Col("services", kind="money"),
     Col("other", kind="money"),
+    Col("inflows", kind="money"),
     Col("operations", kind="money"),
     Col("marketing", kind="money"),
     Col("capex", kind="money"),
+    Col("outflows", kind="money"),
     Col("net", kind="money"),
-    Col("ending_cash", "end", kind="money"),
+    Col("ending_cash", kind="money"),
 ]
+
+
+def _projection_tables(months, cur: str) -> list[tuple[str, list[dict], list[Col]]]:
+    """For people: two narrow tables in whole major units (JSON and CSV keep minor units)."""
+    from pmfin.money import exponent, round_minor
+
+    unit = 10 ** exponent(cur)
+
+    def rows(keys: tuple[str, ...]) -> list[dict]:
+        return [{"month": m.month, **{k: round_minor(Decimal(getattr(m, k)) / unit) for k in keys}} for m in months]
+
+    cash = ("starting_cash", "inflows", "outflows", "net", "ending_cash")
+    flows = ("subscriptions", "services", "other", "operations", "marketing", "capex")
+    headers = {"starting_cash": "start", "inflows": "in", "outflows": "out", "ending_cash": "end", "subscriptions": "MRR collected"}
+    return [
+        (f"Cash ({cur.upper()}, whole units)", rows(cash), [Col("month"), *(Col(k, headers.get(k), kind="int") for k in cash)]),
+        ("Inflows and outflows", rows(flows), [Col("month"), *(Col(k, headers.get(k), kind="int") for k in flows)]),
+    ]
 
 
 def _rate(value: str | None, flag: str, **bounds):
@@ -360,12 +381,12 @@ def cashflow_cmd(
         {"assumption": "cost growth", "value": _pct(a.cost_growth), "source": a.sources["cost_growth"]},
     ]
     if fmt is Format.csv:
-        render(result.months, fmt, columns=[Col("month"), Col("currency"), *[c for c in PROJECTION_COLUMNS[1:]]])
+        render(result.months, fmt, columns=PROJECTION_COLUMNS)
         return
     render_sections(
         [
             ("Assumptions", assumptions, [Col("assumption"), Col("value"), Col("source")]),
-            (f"Cash-flow projection ({cur.upper()})", result.months, PROJECTION_COLUMNS),
+            *_projection_tables(result.months, cur),
             ("Runway", {"runway": result.runway}, None),
         ],
         fmt,

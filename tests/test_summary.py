@@ -1,0 +1,90 @@
+"""``pmfin report summary`` / ``executive_summary``: the dashboard figures on the hand-worked scenario."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from pmfin.metrics.summary import executive_summary, runway_from
+from pmfin.months import Month
+from pmfin.settings import Settings
+from test_finance_unit_economics import scenario
+
+SETTINGS = Settings.load({}, environ={}, env_file=None)
+
+
+def test_executive_summary_hand_worked(engine):
+    scenario(engine, burn_history=True)
+    with engine.connect() as conn:
+        s = executive_summary(conn, Month(2025, 6), "usd", SETTINGS, cash=100000)
+    o = s.overview
+    # MRR 50000 (May 30000 → +20000 ÷ 30000); ARR 600000 vs 12 × 20000 at the end of 2024-06 → +150%
+    assert (o.mrr, o.arr, o.customers) == (50000, 600000, 4)
+    assert o.mrr_mom_growth == Decimal(20000) / Decimal(30000)
+    assert o.arr_yoy_growth == Decimal("1.5")
+    # NRR 12 months: cohort at the end of 2024-06 = A 10000 + G 10000; at the end of 2025-06 A 10000 → 0.5
+    assert o.nrr == Decimal("0.5")
+    assert o.gross_margin == Decimal("0.85")
+    # net burn: Apr 20000 − 0, May 20000 − 0, Jun 72000 − 80000 = −8000 → rate 32000 ÷ 3 = 10666.67 → 10667
+    assert (s.burn.total_burn, s.burn.revenue, s.burn.net_burn, s.burn.burn_rate) == (72000, 80000, -8000, 10667)
+    assert s.burn.burn_months == ["2025-04", "2025-05", "2025-06"]
+    # runway = 100000 ÷ 10667 = 9.3747… → 9.37
+    assert o.runway_months == Decimal("9.37")
+    assert [(r.stream, r.net, r.share) for r in s.revenue_breakdown][:3] == [
+        ("subscription", 50000, Decimal("0.625")), ("addon", 0, Decimal(0)), ("services", 30000, Decimal("0.375"))
+    ]
+    g = s.growth
+    assert (g.new_customers, g.new_mrr, g.expansion, g.churned_revenue, g.net_new_mrr) == (2, 20000, 0, 0, 20000)
+    assert {c.category: c.amount for c in s.cost_structure} == {
+        "infrastructure": 6000, "personnel": 20000, "marketing": 30000, "sales": 10000,
+        "customer_success": 2530, "payment_processing": 2470, "email_delivery": 1000,
+    }
+    assert sum(c.share for c in s.cost_structure) == 1
+    assert (s.unit_economics.cac, s.unit_economics.payback_months) == (20000, Decimal("1.88"))
+    assert s.warnings == []
+
+
+def test_runway_from():
+    assert runway_from(None, 100) == (None, "unknown: pass --cash (or set PMFIN_CASH)")
+    assert runway_from(1000, 0)[0] is None and runway_from(1000, -5)[1].startswith("not burning cash")
+    assert runway_from(1000, 300) == (Decimal("3.33"), "3.33 months at the current burn rate")
+
+
+def test_summary_cli_json_table_and_cash_from_env(cli, engine):
+    scenario(engine, burn_history=True)
+    res = cli("report", "summary", "--month", "2025-06", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert set(doc) == {"month", "currency", "overview", "revenue_breakdown", "growth", "cost_structure", "burn", "unit_economics", "warnings"}
+    assert doc["overview"]["runway"] == "unknown: pass --cash (or set PMFIN_CASH)" and doc["overview"]["runway_months"] is None
+    res = cli("report", "summary", "--month", "2025-06", "--format", "json", env={"PMFIN_CASH": "1000"})
+    assert json.loads(res.stdout)["overview"]["runway_months"] == 9.37
+    res = cli("report", "summary", "--month", "2025-06", "--cash", "1,000.00")
+    assert res.exit_code == 0, res.stderr
+    out = " ".join(res.stdout.split())
+    for fragment in ("$500.00", "↑66.7% MoM", "↑150.0% YoY", "85.0%", "9.37 months", "$720.00 this month", "$106.67 per month", "$200.00 per customer", "1.88 months"):
+        assert fragment in out, fragment
+    res = cli("report", "summary", "--month", "2025-06", "--cash", "plenty")
+    assert res.exit_code == 2 and "--cash must be an amount" in res.stderr
+    res = cli("report", "summary", "--month", "2025-00")
+    assert res.exit_code == 2 and "--month must be YYYY-MM, got '2025-00'" in res.stderr
+
+
+def test_summary_empty_database(cli):
+    res = cli("report", "summary", "--month", "2025-06", "--cash", "100", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["overview"]["mrr"] == 0 and doc["overview"]["gross_margin"] is None and doc["overview"]["nrr"] is None
+    assert doc["overview"]["runway"].startswith("not burning cash")
+    assert doc["unit_economics"]["reason"] == "no new customers in 2025-06: CAC is undefined"
+    res = cli("report", "summary", "--month", "2025-06")
+    assert res.exit_code == 0 and "undefined" in res.stdout
+
+
+def test_summary_missing_tables_exit_2(bare_database_url, pmfin_home):
+    from conftest import make_cli
+
+    run = make_cli({"DATABASE_URL": bare_database_url, "PMFIN_HOME": str(pmfin_home)})
+    res = run("report", "summary", "--month", "2025-06")
+    assert res.exit_code == 2
+    assert "missing table" in res.stderr and "Traceback" not in res.stderr
