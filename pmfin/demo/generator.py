@@ -361,7 +361,23 @@ class Tenant:
             if idx > self.signup_idx and x < g.hist_end:
                 self.tick(x)
             self.monthly_activity(idx, month)
+        self.final_dunning()
         self.write()
+
+    def final_dunning(self) -> None:
+        """A snapshot of dunning at the end: some renewals of the last 14 days are still unpaid (past_due)."""
+        row, end = self.cur, self.g.hist_end
+        if row is None or row.ended or not row.unit_price or row.cancel_at_period_end or self.busy_until:
+            return
+        if row.trial_end and row.trial_end >= end:
+            return
+        last = None
+        for last in billing_dates(row.anchor, row.plan.cycle_months, end):
+            pass
+        if last is None or end - last > GRACE or last in row.failures or self.rng.random() >= 0.1:
+            return
+        row.failures[last] = "open"
+        self.billing_status = "restricted" if end - last > 7 * DAY else "active"
 
     def pick_paid_plan(self) -> Plan:
         enterprise = self.rng.random() < 0.17
@@ -396,7 +412,7 @@ class Tenant:
         cur = self.cur
         if cur is None:  # churned, or a trial that never converted
             wait = (x - self.gone_since).days
-            if self.had_paid and wait > 60 and rng.random() < 0.07:  # reactivation
+            if self.had_paid and wait > 45 and rng.random() < 0.10:  # reactivation
                 self.start_row(self.pick_paid_plan(), x)
                 self.billing_status = "active"
                 self.allocate_ip(x)
@@ -439,11 +455,11 @@ class Tenant:
             else:
                 self.end_all(nb, "canceled")
             return
-        if r < 0.034:  # a renewal fails
+        if r < 0.052:  # a renewal fails
             kind = rng.random()
             if nb >= g.hist_end:
                 return
-            if kind < 0.6:
+            if kind < 0.55:
                 cur.failures[nb] = "recovered"
             elif nb + GRACE < g.hist_end:
                 cur.failures[nb] = "fatal"
@@ -455,7 +471,7 @@ class Tenant:
                 self.billing_status = "restricted" if g.hist_end - nb > 7 * DAY else "active"
                 self.busy_until = g.hist_end
             return
-        if r < 0.064:  # upgrade: more units, a higher tier, or annual billing
+        if r < 0.082:  # upgrade: more units, a higher tier, or annual billing
             tier, cycle = cur.plan.tier, cur.plan.cycle
             choice = rng.random()
             if tier == "professional" and choice < 0.45:
@@ -465,13 +481,13 @@ class Tenant:
             else:
                 self.change_plan(cur.plan, x, quantity=cur.quantity + rng.randint(1, 2))
             return
-        if r < 0.079:  # downgrade: fewer units or a lower tier
+        if r < 0.097:  # downgrade: fewer units or a lower tier
             if cur.quantity > 1:
                 self.change_plan(cur.plan, x, quantity=cur.quantity - 1)
             elif cur.plan.tier == "enterprise":
                 self.change_plan(PLANS["professional" + ("_annual" if cur.plan.cycle == "year" else "")], x)
             return
-        if r < 0.115:  # buys an add-on
+        if r < 0.133:  # buys an add-on
             addon = ADDONS[rng.choice(("dedicated_ip", "dedicated_ip", "extra_domain", "extra_domain", "premium_support"))]
             if any(a.addon is addon and a.ended is None for a in self.addons):
                 return
@@ -484,7 +500,7 @@ class Tenant:
                 for _ in range(qty):
                     self.allocate_ip(x, row)
             return
-        if r < 0.15:  # drops a monthly add-on
+        if r < 0.168:  # drops a monthly add-on
             live = [a for a in self.addons if a.ended is None and a.addon.cycle == "month"]
             if live:
                 a = rng.choice(live)
@@ -493,9 +509,9 @@ class Tenant:
                     if ip[4] is a and ip[3] is None:
                         ip[3] = x
             return
-        if r < 0.2 and len([s for s in self.seats if s[3] is None]) < cur.plan.seat_limit:
+        if r < 0.218 and len([s for s in self.seats if s[3] is None]) < cur.plan.seat_limit:
             self.add_seat(x)
-        elif r < 0.215:
+        elif r < 0.233:
             live = [s for s in self.seats[1:] if s[3] is None]
             if live:
                 rng.choice(live)[3] = x
