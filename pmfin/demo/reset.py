@@ -8,8 +8,11 @@ platform account id somebody changed — is left alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from pmfin.demo.generator import platform_account
 from pmfin.demo.loader import DEMO_SOURCE
@@ -30,9 +33,24 @@ TENANT_TABLES = (
 )
 
 
-def lock(conn: Connection) -> None:
-    """Serialise demo runs: held until the transaction ends."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+@contextmanager
+def exclusive(engine: Engine) -> Iterator[Connection]:
+    """A connection holding the demo's session-level advisory lock for the whole run.
+
+    The lock covers the schema creation too: a second demo waits here, before it takes any
+    table lock, so two runs cannot deadlock or interleave. Released at the end (or when the
+    connection dies).
+    """
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
+        conn.commit()
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+            conn.commit()
 
 
 def foreign_tenants(conn: Connection) -> int:

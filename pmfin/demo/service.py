@@ -102,33 +102,33 @@ def run_demo(
     current = current or Month.current()
     validate(request.tenants, request.months, request.seed, request.end, current=current)
 
-    step("schema")
-    migrate.init(engine, app_schema=True)
-    with engine.begin() as conn:
-        demo_reset.lock(conn)
-        step("checking")
-        foreign = demo_reset.foreign_tenants(conn)
-        if foreign and not request.force:
-            raise UsageError(
-                f"the database holds {foreign:,} tenant{'s' if foreign != 1 else ''} that pmfin demo did not create; "
-                "refusing to add demo data beside them (nothing written) — pass --force to add it anyway"
+    with demo_reset.exclusive(engine) as conn:
+        step("schema")
+        migrate.init(engine, app_schema=True)
+        with conn.begin():
+            step("checking")
+            foreign = demo_reset.foreign_tenants(conn)
+            if foreign and not request.force:
+                raise UsageError(
+                    f"the database holds {foreign:,} tenant{'s' if foreign != 1 else ''} that pmfin demo did not "
+                    "create; refusing to add demo data beside them (nothing written) — pass --force to add it anyway"
+                )
+            step("clearing previous demo data")
+            replaced = demo_reset.clear(conn)
+            step("simulating")
+            data = generate(
+                Options(
+                    tenants=request.tenants,
+                    months=request.months,
+                    seed=request.seed,
+                    end=request.end,
+                    stripe_fee_percent=settings.stripe_fee_percent,
+                    stripe_fee_fixed_cents=settings.stripe_fee_fixed_cents,
+                    connect_platform_share=settings.connect_platform_share,
+                )
             )
-        step("clearing previous demo data")
-        replaced = demo_reset.clear(conn)
-        step("simulating")
-        data = generate(
-            Options(
-                tenants=request.tenants,
-                months=request.months,
-                seed=request.seed,
-                end=request.end,
-                stripe_fee_percent=settings.stripe_fee_percent,
-                stripe_fee_fixed_cents=settings.stripe_fee_fixed_cents,
-                connect_platform_share=settings.connect_platform_share,
-            )
-        )
-        written, skipped = load(conn, data, seed=request.seed, hist_end=request.end.end, step=step)
-        step("committing")
+            written, skipped = load(conn, data, seed=request.seed, hist_end=request.end.end, step=step)
+            step("committing")
     step("summary")
     month = summary_month(request.end, current)
     summary = compute_summary(engine, month, settings.currency)
@@ -154,9 +154,9 @@ def compute_summary(engine: Engine, month: Month, currency: str):
 
 def reset_demo(engine: Engine) -> ResetResult:
     """Remove only the demo's data (one transaction, under the demo's advisory lock)."""
-    migrate.init(engine, app_schema=True)
-    with engine.begin() as conn:
-        demo_reset.lock(conn)
-        removed = demo_reset.clear(conn)
-        foreign = demo_reset.foreign_tenants(conn)
+    with demo_reset.exclusive(engine) as conn:
+        migrate.init(engine, app_schema=True)
+        with conn.begin():
+            removed = demo_reset.clear(conn)
+            foreign = demo_reset.foreign_tenants(conn)
     return ResetResult(removed=removed, foreign_tenants=foreign)
