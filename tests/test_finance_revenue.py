@@ -77,7 +77,7 @@ def test_revenue_cli_json_and_csv(cli, engine):
     assert lines[1].startswith("subscription,usd,4,19000,5000,14000,")
     res = cli("report", "revenue", "--month", "2025-03")
     assert res.exit_code == 0
-    assert "Connect fees" in res.stdout and "$737.50" in res.stdout
+    assert "Connect fees" in res.stdout and "$737.50" in res.stdout and "$57.50" in res.stdout
 
 
 def test_revenue_other_currency_converted_or_left_out(cli, engine):

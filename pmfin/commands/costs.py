@@ -17,24 +17,15 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-PLAN_COLUMNS = [
+_ROW_COLUMNS = [
     Col("month"),
     Col("category"),
     Col("kind"),
     Col("amount_cents", "amount", kind="money"),
     Col("currency"),
-    Col("action"),
-    Col("previous_cents", "previous", kind="money"),
 ]
-
-LIST_COLUMNS = [
-    Col("month"),
-    Col("category"),
-    Col("kind"),
-    Col("amount_cents", "amount", kind="money"),
-    Col("currency"),
-    Col("source"),
-]
+PLAN_COLUMNS = [*_ROW_COLUMNS, Col("action"), Col("previous_cents", "previous", kind="money")]
+LIST_COLUMNS = [*_ROW_COLUMNS, Col("source")]
 
 
 @app.command("import")

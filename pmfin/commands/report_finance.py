@@ -40,8 +40,16 @@ def _warn_all(warnings: list[str]) -> None:
 
 # ---------------------------------------------------------------- revenue
 
-REVENUE_COLUMNS = [
+REVENUE_COLUMNS = [  # for people; JSON and CSV also have the gross and the payment count
     Col("label", "stream"),
+    Col("net", kind="money"),
+    Col("share", kind="ratio"),
+    Col("refunded", kind="money"),
+    Col("disputed", kind="money"),
+]
+REVENUE_CSV_COLUMNS = [
+    Col("stream"),
+    Col("currency"),
     Col("payments", kind="int"),
     Col("gross", kind="money"),
     Col("refunded", kind="money"),
@@ -49,7 +57,6 @@ REVENUE_COLUMNS = [
     Col("share", kind="ratio"),
     Col("disputed", kind="money"),
 ]
-REVENUE_CSV_COLUMNS = [Col("stream"), Col("currency"), *REVENUE_COLUMNS[1:]]
 REVENUE_TOTAL_COLUMNS = [
     Col("month"),
     Col("gross", kind="money"),
@@ -435,7 +442,7 @@ def summary_cmd(
     overview = [
         {"metric": "MRR", "value": format_money(o.mrr, cur), "trend": _trend(o.mrr_mom_growth, "MoM")},
         {"metric": "ARR", "value": format_money(o.arr, cur), "trend": _trend(o.arr_yoy_growth, "YoY")},
-        {"metric": "Net Revenue Retention (12 months)", "value": _pct_or(o.nrr), "trend": ""},
+        {"metric": "NRR (12 months)", "value": _pct_or(o.nrr), "trend": ""},
         {"metric": "Gross Margin", "value": _pct_or(o.gross_margin), "trend": ""},
         {"metric": "Customers", "value": f"{o.customers:,}", "trend": ""},
         {"metric": "Cash Runway", "value": o.runway, "trend": ""},

@@ -220,25 +220,13 @@ def assumptions_from_history(
 
 
 def cash_flow(
-    conn: Connection,
-    first: Month,
-    months: int,
-    currency: str,
-    settings: Settings,
-    *,
-    starting_cash: int,
-    growth: Decimal | None = None,
-    churn: Decimal | None = None,
-    cost_growth: Decimal | None = None,
-    window: int = 6,
+    conn: Connection, first: Month, months: int, currency: str, settings: Settings, **given
 ) -> Projection:
-    """Assumptions from the trailing history (overridden by the given rates), then the projection."""
+    """Assumptions from the trailing history, overridden by the ``given`` keywords of
+    ``assumptions_from_history`` (starting_cash, growth, churn, cost_growth, window), then the projection."""
     if not 1 <= months <= MAX_MONTHS:
         raise UsageError(f"--months must be between 1 and {MAX_MONTHS}, got {months}")
-    a, warnings = assumptions_from_history(
-        conn, first, months, currency, settings, starting_cash=starting_cash, window=window,
-        growth=growth, churn=churn, cost_growth=cost_growth,
-    )
+    a, warnings = assumptions_from_history(conn, first, months, currency, settings, **given)
     result = project(a)
     result.warnings = warnings
     return result
