@@ -12,27 +12,25 @@ from pmfin.context import get_app
 from pmfin.months import Month
 from pmfin.output import Col, Format, FormatOption, note, render, render_sections, to_plain
 
-DEMO_HELP = """Fill the database with a realistic, deterministic PenguinMails history, then print the
-executive summary of its last complete month.
-
-The history covers the --months months up to and including --end: plans on every tier (freemium;
-professional and enterprise, monthly and annual), 14-day trials (some never convert), upgrades and
-downgrades as subscription history rows (plan_change), add-ons, discounts, quantities above one,
-past-due and canceled subscriptions, churn and reactivation, tenants billed in EUR (with EUR→USD
-rates per month in pmfin_fx_rates), payments of every revenue stream (subscription, add-on,
-services, marketplace, Connect charges with the Stripe fee and the platform's share from the
-settings; some failed, refunded, partially refunded, disputed), campaigns and emails, seats, IP
-allocations, tenant and platform Stripe ids, and monthly costs by category in pmfin_costs.
-
-The same --seed, --tenants, --months and --end give the same rows. The summary month is --end,
-or the month before when --end is the current (still running) month; its numbers come from the
-metrics module, exactly as `pmfin report mrr` computes them.
-
-Safety: pmfin refuses (exit 2, nothing written) when the database holds tenants the demo did not
-create; --force adds the demo beside them, touching none of their rows. Running the demo again
-replaces the earlier demo data (it is cleared first). --reset only removes demo data. Each run is
-one transaction under an advisory lock, so two demos at once never interleave.
-"""
+DEMO_HELP = (
+    "Fill the database with a realistic, deterministic PenguinMails history, then print the executive "
+    "summary of its last complete month.\n\n"
+    "The history covers the --months months up to and including --end: plans on every tier (freemium; "
+    "professional and enterprise, monthly and annual), 14-day trials (some never convert), upgrades and "
+    "downgrades as subscription history rows (plan_change), add-ons, discounts, quantities above one, "
+    "past-due and canceled subscriptions, churn and reactivation, tenants billed in EUR (with EUR→USD "
+    "rates per month in pmfin_fx_rates), payments of every revenue stream (subscription, add-on, "
+    "services, marketplace, Connect charges with the Stripe fee and the platform's share from the "
+    "settings; some failed, refunded, partially refunded, disputed), campaigns and emails, seats, IP "
+    "allocations, tenant and platform Stripe ids, and monthly costs by category in pmfin_costs.\n\n"
+    "The same --seed, --tenants, --months and --end give the same rows. The summary month is --end, or "
+    "the month before when --end is the current (still running) month; its numbers come from the metrics "
+    "module, exactly as `pmfin report mrr` computes them.\n\n"
+    "Safety: pmfin refuses (exit 2, nothing written) when the database holds tenants the demo did not "
+    "create; --force adds the demo beside them, touching none of their rows. Running the demo again "
+    "replaces the earlier demo data (it is cleared first). --reset only removes demo data. Each run is "
+    "one transaction under an advisory lock, so two demos at once never interleave."
+)
 
 _SUMMARY_COLUMNS = [
     Col("month"),
