@@ -48,7 +48,7 @@ class PmfinGroup(TyperGroup):
                 message = " ".join(exc.format_message().replace("Value error, ", "").split())
                 print(f"error: {message}{hint}", file=sys.stderr)
             sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
+        except typer.Abort:  # typer re-exports the Abort its click raises
             print("aborted", file=sys.stderr)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
