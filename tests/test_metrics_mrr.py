@@ -293,3 +293,13 @@ def test_missing_contract_table(bare_database_url):
 def test_bad_currency(engine):
     with pytest.raises(UsageError, match="--currency"):
         month_metrics(engine, M("2025-01"), "dollars")
+
+
+def test_inverse_rate_keeps_exact_ties(engine):
+    # Found by the oracle test: $9.99 × 3 per year = 2997/12 = 249.75 cents a month; reported in EUR
+    # with only eur→usd 0.9, 249.75 ÷ 0.9 = 277.5 exactly → 278 (half-even). Multiplying by
+    # 1/0.9 = 1.1111… instead would give 277.4999… → 277.
+    with Ledger(engine) as led:
+        led.sub(led.tenant("a"), "2025-03", price=999, quantity=3, cycle="year")
+        led.fx("2025-03", "eur", "usd", "0.9")
+    assert month_metrics(engine, M("2025-03"), "eur").mrr == 278

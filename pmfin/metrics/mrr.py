@@ -118,18 +118,20 @@ def points_cte() -> str:
         WHERE m_from <= CAST(:last AS date) AND (m_stop IS NULL OR m_stop > m_from) AND twelfths <> 0
     ),
     rates AS (
-        SELECT DISTINCT ON (month, currency) month, currency, major * ({factor}) AS factor
+        -- amount × mul ÷ div; an inverse rate divides (1 ÷ rate would not be exact)
+        SELECT DISTINCT ON (month, currency) month, currency, mul * ({factor}) AS mul, div
         FROM (
-            SELECT month, lower(base_currency::text) AS currency, rate AS major, 1 AS pref
+            SELECT month, lower(base_currency::text) AS currency, rate AS mul, 1::numeric AS div, 1 AS pref
             FROM pmfin_fx_rates WHERE lower(quote_currency::text) = :rep
             UNION ALL
-            SELECT month, lower(quote_currency::text), 1 / rate, 2
+            SELECT month, lower(quote_currency::text), 1::numeric, rate, 2
             FROM pmfin_fx_rates WHERE lower(base_currency::text) = :rep
         ) r
         ORDER BY month, currency, pref
     ),
     foreign_months AS (
-        SELECT sp.tenant_id, sp.currency, sp.twelfths, gs.month::date AS month, fx.factor
+        SELECT sp.tenant_id, sp.currency, sp.twelfths, gs.month::date AS month,
+               sp.twelfths * fx.mul / fx.div AS value  -- null: no rate
         FROM spans sp
         CROSS JOIN LATERAL generate_series(
             sp.m_from,
@@ -143,9 +145,9 @@ def points_cte() -> str:
         UNION ALL
         SELECT tenant_id, m_stop, -twelfths FROM spans WHERE currency = :rep AND m_stop <= CAST(:last AS date)
         UNION ALL
-        SELECT tenant_id, month, coalesce(twelfths * factor, 0) FROM foreign_months
+        SELECT tenant_id, month, coalesce(value, 0) FROM foreign_months
         UNION ALL
-        SELECT tenant_id, (month + interval '1 month')::date, -coalesce(twelfths * factor, 0)
+        SELECT tenant_id, (month + interval '1 month')::date, -coalesce(value, 0)
         FROM foreign_months WHERE month < CAST(:last AS date)
     ),
     tenant_steps AS (
@@ -283,13 +285,18 @@ LEFT JOIN running r ON r.month = s.month::date
 ORDER BY 1
 """
 
+_ANY_FOREIGN_SQL = """
+SELECT EXISTS (SELECT 1 FROM subscriptions WHERE lower(currency::text) <> :rep)
+    OR EXISTS (SELECT 1 FROM subscription_addons WHERE lower(currency::text) <> :rep)
+"""
+
 _LEFT_OUT_SQL = """
 WITH {cte}
 SELECT month, currency, {rounded} AS amount
 FROM (
     SELECT month, currency, sum(twelfths) AS twelfths
     FROM foreign_months
-    WHERE factor IS NULL AND month >= CAST(:warn_from AS date)
+    WHERE value IS NULL AND month >= CAST(:warn_from AS date)
     GROUP BY month, currency
 ) t
 ORDER BY currency, month
@@ -352,6 +359,8 @@ def month_metrics(conn: Connection | Engine, month: Month, currency: str) -> Mon
 def left_out_warnings(conn: Connection, first: Month, last: Month, currency: str) -> list[tuple[Month, str]]:
     """(month, warning) for each month end in ``first``…``last`` where some MRR had no FX rate."""
     params = {**base_params(currency, last), "warn_from": first.first_day}
+    if not conn.execute(text(_ANY_FOREIGN_SQL), params).scalar_one():
+        return []  # the common case, answered by a scan that stops early
     sql = _LEFT_OUT_SQL.format(cte=points_cte(), rounded=half_even_twelfths("twelfths"))
     rows = conn.execute(text(sql), params).all()
     out = []
