@@ -255,3 +255,36 @@ def test_embedded_server_two_processes_at_once_then_reuse(tmp_path):
     finally:
         embedded.stop(home)
     assert not (home / "postgres" / "postmaster.pid").exists()
+
+
+def test_embedded_start_recovers_from_a_slow_pg_ctl(tmp_path, monkeypatch):
+    """pgserver gives `pg_ctl start` 10 s; on a loaded machine it can time out with the server
+    coming up just after. The first start attempt fails here as it would then; pmfin drops
+    pgserver's half-built instance and the next attempt finds or starts the server."""
+    import subprocess
+
+    import pgserver
+
+    from pmfin.db import embedded
+
+    real = pgserver.PostgresServer.ensure_postgres_running
+    calls = {"n": 0}
+
+    def slow_then_real(self):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            real(self)  # the server does start...
+            raise subprocess.TimeoutExpired(["pg_ctl", "start"], 10)  # ...but pg_ctl was too slow to say so
+        return real(self)
+
+    monkeypatch.setattr(pgserver.PostgresServer, "ensure_postgres_running", slow_then_real)
+    home = tmp_path / "home"
+    try:
+        url = embedded.start(home)
+        assert calls["n"] == 2
+        eng = create_engine(normalize(url))
+        with eng.connect() as conn:
+            assert conn.execute(text("select current_database()")).scalar() == "pmfin"
+        eng.dispose()
+    finally:
+        embedded.stop(home)

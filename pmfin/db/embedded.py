@@ -10,6 +10,7 @@ inter-process lock), so exactly one initialises and starts the cluster and both 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from pmfin.errors import ConfigError, DatabaseError
@@ -55,14 +56,23 @@ def _import_pgserver():
     return pgserver
 
 
-def _start_locked(home: Path) -> str:
+def _start_locked(home: Path, attempts: int = 3) -> str:
     pgserver = _import_pgserver()
-    try:
-        server = pgserver.get_server(data_dir(home), cleanup_mode=None)
-    except Exception as exc:  # pgserver raises CalledProcessError/Timeout/AssertionError
-        log = data_dir(home) / "log"
-        hint = f" (see {log})" if log.exists() else ""
-        raise DatabaseError(f"cannot start the embedded PostgreSQL in {data_dir(home)}: {exc}{hint}") from None
+    pgdata = data_dir(home).resolve()
+    for attempt in range(1, attempts + 1):
+        try:
+            server = pgserver.get_server(pgdata, cleanup_mode=None)
+            break
+        except Exception as exc:  # pgserver raises CalledProcessError/TimeoutExpired/AssertionError
+            # pgserver caches the instance before starting it; a failed start leaves a broken
+            # one behind. Drop it, so the next attempt looks at the server afresh: pgserver gives
+            # `pg_ctl start` only 10 s, and on a loaded machine the server is often up just after.
+            pgserver.PostgresServer._instances.pop(pgdata, None)
+            if attempt == attempts:
+                log = pgdata / "log"
+                hint = f" (see {log})" if log.exists() else ""
+                raise DatabaseError(f"cannot start the embedded PostgreSQL in {pgdata}: {exc}{hint}") from None
+            time.sleep(attempt)
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
     if "(1 row)" not in exists:
