@@ -85,10 +85,10 @@ def points_cte() -> str:
     Parameters: ``:rep`` (reporting currency, lower case), ``:last`` (date, first day of the last
     month of interest; later changes are ignored), ``:zero_dec``/``:three_dec`` (currency lists).
 
-    ``points(tenant_id, month, cur, prev, had_mrr, next_month)``: ``cur`` is the tenant's MRR (minor
-    units of ``:rep``) at the end of ``month`` and of every month up to ``next_month`` (exclusive;
-    null: up to ``:last``), ``prev`` its MRR at the end of the month before, ``had_mrr`` whether it
-    had MRR > 0 at the end of any earlier month. Months between points change nothing.
+    ``points(tenant_id, month, cur, prev, had_mrr)``: ``cur`` is the tenant's MRR (minor units of
+    ``:rep``) at the end of ``month`` and of every month up to the tenant's next point (up to
+    ``:last`` when there is none), ``prev`` its MRR at the end of the month before, ``had_mrr``
+    whether it had MRR > 0 at the end of any earlier month. Months between points change nothing.
     Also defined: ``spans`` (one row per contract row that is live at some month end ≤ :last),
     ``rates`` and ``foreign_months`` (for the left-out warnings).
     """
@@ -165,8 +165,7 @@ def points_cte() -> str:
     points AS (
         SELECT tenant_id, month, cur,
                coalesce(lag(cur) OVER w, 0) AS prev,
-               coalesce(bool_or(cur > 0) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS had_mrr,
-               lead(month) OVER w AS next_month
+               coalesce(bool_or(cur > 0) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS had_mrr
         FROM levels
         WINDOW w AS (PARTITION BY tenant_id ORDER BY month)
     )"""

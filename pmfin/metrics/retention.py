@@ -58,13 +58,17 @@ class Retention:
 
 _NRR_SQL = """
 WITH {cte},
+held AS (
+    SELECT tenant_id, month, cur, lead(month) OVER (PARTITION BY tenant_id ORDER BY month) AS next_month
+    FROM points
+),
 vals AS (
     SELECT tenant_id,
            max(cur) FILTER (WHERE month <= CAST(:start AS date)
                             AND (next_month IS NULL OR next_month > CAST(:start AS date))) AS v0,
            coalesce(max(cur) FILTER (WHERE month <= CAST(:last AS date)
                                      AND (next_month IS NULL OR next_month > CAST(:last AS date))), 0) AS v1
-    FROM points
+    FROM held
     GROUP BY tenant_id
 )
 SELECT count(*) AS size,
