@@ -118,10 +118,6 @@ def _columns_for(rows: Sequence[Mapping[str, Any]], columns: Sequence[Col] | Non
     return [Col(k) for k in keys]
 
 
-def _stdout_console() -> Console:
-    return Console(file=sys.stdout, soft_wrap=False)
-
-
 def stderr_console() -> Console:
     return Console(file=sys.stderr, soft_wrap=True)
 
@@ -172,7 +168,6 @@ def render(
             writer.writerow([_csv_value(r.get(c.key)) for c in cols])
         return
 
-    console = _stdout_console() if out is None else Console(file=out, soft_wrap=False)
     if single:
         table = Table(title=title, show_header=False, title_justify="left")
         table.add_column("field", style="bold")
@@ -181,14 +176,32 @@ def render(
             table.add_row(c.title, _cell(rows[0].get(c.key), c, rows[0]))
     else:
         table = Table(title=title, title_justify="left")
-        for c in cols:
-            right = c.kind in ("money", "int", "ratio", "decimal")
-            table.add_column(c.title, justify="right" if right else "left")
-        for r in rows:
-            table.add_row(*(_cell(r.get(c.key), c, r) for c in cols))
+        cells = [[_cell(r.get(c.key), c, r) for c in cols] for r in rows]
+        for i, c in enumerate(cols):
+            if c.kind in ("money", "int", "ratio", "decimal"):
+                # A figure is never cut to "$156…": its column is as wide as its widest value
+                # (the header may wrap instead).
+                widest = max((len(row[i]) for row in cells), default=1)
+                table.add_column(c.title, justify="right", no_wrap=True, min_width=widest)
+            else:  # short labels (months, ids, names) stay whole too; long text may wrap
+                widest = max((len(row[i]) for row in cells), default=1)
+                table.add_column(c.title, justify="left", min_width=min(widest, 12), no_wrap=widest <= 12)
+        for row in cells:
+            table.add_row(*row)
         if not rows:
             table.caption = "(no rows)"
-    console.print(table)
+    print_table(table, out)
+
+
+def print_table(renderable: Any, out: Any = None) -> None:
+    """Print a rich renderable to stdout (or ``out``). Not on a terminal (a pipe, a file, cron
+    mail) the width is what the table needs, so nothing is cut to fit 80 columns."""
+    console = Console(file=out or sys.stdout, soft_wrap=False)
+    if not console.is_terminal:
+        wide = Console(file=io.StringIO(), width=1000)
+        width = wide.measure(renderable).maximum
+        console = Console(file=out or sys.stdout, soft_wrap=False, width=max(80, width))
+    console.print(renderable)
 
 
 def _csv_value(value: Any) -> Any:

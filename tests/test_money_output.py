@@ -79,3 +79,12 @@ def test_render_single_object(capsys):
     assert json.loads(capsys.readouterr().out) == {"mrr": 500, "currency": "usd"}
     render({"mrr": 500, "currency": "usd"}, "csv")
     assert capsys.readouterr().out == "mrr,currency\n500,usd\n"
+
+
+def test_table_never_elides_figures_when_piped(capsys):
+    # Not a terminal (a pipe, a file, cron mail): the table is as wide as it needs to be.
+    rows = [{"month": "2026-10", **{f"metric_{i}": 50_444_062 + i for i in range(10)}, "currency": "usd"}]
+    cols = [Col("month")] + [Col(f"metric_{i}", kind="money") for i in range(10)]
+    render(rows, "table", columns=cols)
+    out = capsys.readouterr().out
+    assert out.count("$504,440.6") == 10 and "…" not in out and "2026-10" in out
