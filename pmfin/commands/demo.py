@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from pmfin.commands.report import METRIC_COLUMNS  # the same columns as `pmfin report mrr`
 from pmfin.context import get_app
 from pmfin.months import Month
 from pmfin.output import Col, Format, FormatOption, note, render, render_sections, to_plain
@@ -32,20 +33,6 @@ DEMO_HELP = (
     "one transaction under an advisory lock, so two demos at once never interleave."
 )
 
-_SUMMARY_COLUMNS = [
-    Col("month"),
-    Col("mrr", "MRR", kind="money"),
-    Col("arr", "ARR", kind="money"),
-    Col("customers", kind="int"),
-    Col("arpu", "ARPU", kind="money"),
-    Col("new", kind="money"),
-    Col("expansion", kind="money"),
-    Col("contraction", kind="money"),
-    Col("churn", kind="money"),
-    Col("reactivation", kind="money"),
-    Col("net_new", "net new", kind="money"),
-    Col("mom_growth", "MoM growth", kind="ratio"),
-]
 
 
 @contextmanager
@@ -143,7 +130,7 @@ def register(app: typer.Typer) -> None:
             [
                 ("rows written",
                  _counts(result.written), [Col("table"), Col("rows", kind="int")]),
-                (f"executive summary {result.summary_month}", summary, _SUMMARY_COLUMNS),
+                (f"executive summary {result.summary_month}", summary, METRIC_COLUMNS),
             ],
             fmt,
         )
