@@ -288,3 +288,16 @@ def test_embedded_start_recovers_from_a_slow_pg_ctl(tmp_path, monkeypatch):
         eng.dispose()
     finally:
         embedded.stop(home)
+
+
+def test_require_contract_tells_which_init_helps(bare_database_url):
+    eng = create_engine(normalize(bare_database_url))
+    with eng.begin() as conn:
+        conn.exec_driver_sql(migrate.app_schema_sql())  # the platform's tables, no pmfin tables
+    with eng.connect() as conn, pytest.raises(DatabaseError) as exc:
+        migrate.require_contract(conn, ("subscriptions", "pmfin_fx_rates"))
+    assert str(exc.value) == (
+        "pmfin's own table is missing (pmfin_fx_rates) — run `pmfin db init` once on this database "
+        "(it creates only pmfin_* tables)"
+    )
+    eng.dispose()

@@ -144,12 +144,23 @@ def status(engine: Engine) -> Status:
 
 
 def require_contract(conn: Connection, tables: tuple[str, ...] = CONTRACT_TABLES) -> None:
-    """DatabaseError (exit 2) naming the contract tables this database lacks."""
+    """DatabaseError (exit 2) naming the tables this database lacks, and the command that helps:
+    the platform's contract tables come from the platform (or ``--app-schema`` locally); pmfin's
+    own ``pmfin_*`` tables from ``pmfin db init``."""
     from pmfin.errors import DatabaseError
 
-    missing = [t for t in tables if t not in existing_tables(conn)]
-    if missing:
+    present = existing_tables(conn)
+    missing = [t for t in tables if t not in present]
+    if not missing:
+        return
+    contract = [t for t in missing if not t.startswith("pmfin_")]
+    own = [t for t in missing if t.startswith("pmfin_")]
+    if contract:
         raise DatabaseError(
-            f"missing table{'s' if len(missing) > 1 else ''} {', '.join(missing)} — this is not a PenguinMails "
+            f"missing table{'s' if len(contract) > 1 else ''} {', '.join(contract)} — this is not a PenguinMails "
             "database, or run `pmfin db init --app-schema` to create the data contract locally"
         )
+    raise DatabaseError(
+        f"pmfin's own table{'s are' if len(own) > 1 else ' is'} missing ({', '.join(own)}) — "
+        "run `pmfin db init` once on this database (it creates only pmfin_* tables)"
+    )
