@@ -147,9 +147,10 @@ def test_missing_contract_table_exit_2(bare_database_url, pmfin_home):
     from conftest import make_cli
 
     run = make_cli({"DATABASE_URL": bare_database_url, "PMFIN_HOME": str(pmfin_home)})
-    for args in (("report", "mrr", "--month", "2025-01"), ("report", "cohorts", "--from", "2025-01", "--to", "2025-02"),
-                 ("fx", "list")):
+    for args in (("report", "mrr", "--month", "2025-01"), ("report", "cohorts", "--from", "2025-01", "--to", "2025-02")):
         _one_line_error(run(*args), 2, "missing table")
+    # Only pmfin's own table is needed here: the message says which init helps.
+    _one_line_error(run("fx", "list"), 2, "pmfin's own table is missing (pmfin_fx_rates) — run `pmfin db init`")
 
 
 def test_help_explains_definitions(cli):
