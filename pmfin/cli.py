@@ -78,6 +78,9 @@ app = typer.Typer(
     "Exit codes: 0 success · 1 the command found problems · 2 bad input or configuration.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Markdown: help paragraphs reflow to the terminal (typer keeps a docstring's line breaks
+    # otherwise), and "- " lists render as lists.
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -24,6 +24,12 @@ past_due counts until the row ends. Annual prices are divided by 12. A tenant's 
 exact sum of its rows, rounded once to the cent, half to even. One-off payments, taxes, refunds
 and Connect charges are not MRR. Amounts in other currencies are converted with the FX rate
 of the month (pmfin fx import); without a rate they are left out, with a warning.
+
+Finance reports: revenue is cash-basis (payments created in the month, refunds netted, a
+Connect charge counts only as the platform's fee, disputed payments count as lost); gross
+margin = (revenue − payment processing − email delivery − infrastructure − customer success)
+÷ revenue; LTV divides by logo churn pooled over the trailing window; CAC counts first-time
+customers only (a reactivation is not an acquisition). Each command's --help says more.
 """
 
 app = typer.Typer(help="Revenue metrics and reports.\n\n" + DEFINITIONS, no_args_is_help=True)
