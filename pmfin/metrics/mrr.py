@@ -79,6 +79,26 @@ _POW10 = "CASE {d} WHEN 0 THEN 1 WHEN 1 THEN 10 WHEN 2 THEN 100 WHEN 3 THEN 1000
          "WHEN -1 THEN 0.1 WHEN -2 THEN 0.01 WHEN -3 THEN 0.001 END"
 
 
+def _level_sql(i: str, f: str) -> str:
+    """SQL: a tenant's MRR in minor units (≥ 0) from its exact amount in twelfths: ``i`` (bigint, the
+    rows in the reporting currency) plus ``f`` (numeric, converted rows; null when there are none).
+
+    Half-even rounding of ``x ÷ 12`` for x > 0, in integer arithmetic on the common all-bigint path
+    (numeric only when converted amounts are present); a tenant at or below zero counts 0.
+    """
+    i, f = f"({i})", f"({f})"
+    x = f"(coalesce({i}, 0) + {f})"
+    q = f"div({x}, 12)"
+    r = f"({x} - 12 * {q})"
+    return (
+        f"CASE WHEN {f} IS NULL THEN "
+        f"CASE WHEN coalesce({i}, 0) <= 0 THEN 0 ELSE {i} / 12 + CASE WHEN {i} % 12 > 6 THEN 1 "
+        f"WHEN {i} % 12 < 6 THEN 0 ELSE ({i} / 12) % 2 END END "
+        f"ELSE CASE WHEN {x} <= 0 THEN 0 ELSE ({q} + CASE WHEN {r} > 6 THEN 1 WHEN {r} < 6 THEN 0 "
+        f"ELSE mod({q}, 2) END)::bigint END END"
+    )
+
+
 def points_cte() -> str:
     """The CTE chain ending in ``points``: one row per tenant and month at which its MRR may change.
 
@@ -91,6 +111,13 @@ def points_cte() -> str:
     whether it had MRR > 0 at the end of any earlier month. Months between points change nothing.
     Also defined: ``spans`` (one row per contract row that is live at some month end ≤ :last),
     ``rates`` and ``foreign_months`` (for the left-out warnings).
+
+    Amounts in the reporting currency stay ``bigint`` twelfths of a minor unit all the way (the
+    steps ``ii``, running sum ``si``); converted amounts are ``numeric`` in separate columns
+    (``fi``, ``sf``) that are null for a tenant without any, so the common case never touches
+    numeric arithmetic. One sort by (tenant_id, month) feeds two window passes: the running sum
+    (``prev`` is the running sum before this month's steps, so it needs no ``lag``) and a running
+    count of months with MRR > 0 (for ``had_mrr``).
     """
     rep_exp = _exponent_sql(":rep")
     cur_exp = _exponent_sql("currency")
@@ -99,7 +126,7 @@ def points_cte() -> str:
     rows_ AS (
         SELECT s.tenant_id,
                lower(s.currency::text) AS currency,
-               s.unit_price_cents::numeric * s.quantity
+               s.unit_price_cents::bigint * s.quantity
                    * CASE WHEN p.billing_cycle = 'year' THEN 1 ELSE 12 END AS twelfths,
                date_trunc('month', greatest(s.started_at, s.trial_ends_at) AT TIME ZONE 'UTC')::date AS m_from,
                date_trunc('month', s.ended_at AT TIME ZONE 'UTC')::date AS m_stop
@@ -107,7 +134,7 @@ def points_cte() -> str:
         UNION ALL
         SELECT a.tenant_id,
                lower(a.currency::text),
-               a.unit_price_cents::numeric * a.quantity
+               a.unit_price_cents::bigint * a.quantity
                    * CASE WHEN ad.billing_cycle = 'year' THEN 1 ELSE 12 END,
                date_trunc('month', a.started_at AT TIME ZONE 'UTC')::date,
                date_trunc('month', a.ended_at AT TIME ZONE 'UTC')::date
@@ -131,7 +158,7 @@ def points_cte() -> str:
     ),
     foreign_months AS (
         SELECT sp.tenant_id, sp.currency, sp.twelfths, gs.month::date AS month,
-               sp.twelfths * fx.mul / fx.div AS value  -- null: no rate
+               sp.twelfths::numeric * fx.mul / fx.div AS value  -- null: no rate
         FROM spans sp
         CROSS JOIN LATERAL generate_series(
             sp.m_from,
@@ -141,33 +168,32 @@ def points_cte() -> str:
         WHERE sp.currency <> :rep
     ),
     steps AS (
-        SELECT tenant_id, m_from AS month, twelfths AS delta FROM spans WHERE currency = :rep
+        SELECT sp.tenant_id, v.month, v.delta AS di, NULL::numeric AS df
+        FROM spans sp CROSS JOIN LATERAL (VALUES (sp.m_from, sp.twelfths), (sp.m_stop, -sp.twelfths)) AS v(month, delta)
+        WHERE sp.currency = :rep AND v.month <= CAST(:last AS date)
         UNION ALL
-        SELECT tenant_id, m_stop, -twelfths FROM spans WHERE currency = :rep AND m_stop <= CAST(:last AS date)
+        SELECT tenant_id, month, NULL::bigint, coalesce(value, 0) FROM foreign_months
         UNION ALL
-        SELECT tenant_id, month, coalesce(value, 0) FROM foreign_months
-        UNION ALL
-        SELECT tenant_id, (month + interval '1 month')::date, -coalesce(value, 0)
+        SELECT tenant_id, (month + interval '1 month')::date, NULL::bigint, -coalesce(value, 0)
         FROM foreign_months WHERE month < CAST(:last AS date)
     ),
     tenant_steps AS (
-        SELECT tenant_id, month, sum(delta) AS delta FROM steps GROUP BY tenant_id, month
+        SELECT tenant_id, month, sum(di)::bigint AS di, sum(df) AS df FROM steps GROUP BY tenant_id, month
     ),
     levels AS (
-        SELECT tenant_id, month,
-               greatest({half_even_twelfths("exact")}, 0) AS cur
+        SELECT tenant_id, month, {_level_sql("si", "sf")} AS cur, {_level_sql("si - coalesce(di, 0)", "sf - coalesce(df, 0)")} AS prev
         FROM (
-            SELECT tenant_id, month,
-                   sum(delta) OVER (PARTITION BY tenant_id ORDER BY month ROWS UNBOUNDED PRECEDING) AS exact
+            SELECT tenant_id, month, di, df,
+                   (sum(di) OVER w)::bigint AS si, sum(df) OVER w AS sf
             FROM tenant_steps
+            WINDOW w AS (PARTITION BY tenant_id ORDER BY month ROWS UNBOUNDED PRECEDING)
         ) e
     ),
     points AS (
-        SELECT tenant_id, month, cur,
-               coalesce(lag(cur) OVER w, 0) AS prev,
-               coalesce(bool_or(cur > 0) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS had_mrr
+        SELECT tenant_id, month, cur, prev,
+               count(*) FILTER (WHERE cur > 0) OVER (PARTITION BY tenant_id ORDER BY month ROWS UNBOUNDED PRECEDING)
+                   > (cur > 0)::int AS had_mrr
         FROM levels
-        WINDOW w AS (PARTITION BY tenant_id ORDER BY month)
     )"""
 
 
