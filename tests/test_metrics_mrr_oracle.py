@@ -122,6 +122,16 @@ def test_sql_matches_oracle(engine, data, window, reporting):
         assert got.mrr - got.prev_mrr == got.new + got.reactivation + got.expansion - got.contraction - got.churn
         assert got.net_new == got.mrr - got.prev_mrr
 
+    # The one-month query (month_metrics, report mrr) takes another path than the range query:
+    # it must give the same figures for every month.
+    for month in (first, (2024, 4), (2024, 12), last):
+        (one,) = month_series(engine, Month(*month), Month(*month), reporting)
+        exp = next(e for e in expected if e["month"] == month)
+        assert (one.mrr, one.customers, one.new, one.reactivation, one.expansion, one.contraction, one.churn,
+                one.prev_mrr) == (exp["mrr"], exp["customers"], exp["new"], exp["reactivation"], exp["expansion"],
+                                  exp["contraction"], exp["churn"], next(s for s in sql if s.month == one.month).prev_mrr), \
+            f"one month {one.month}"
+
     r = nrr_grr(engine, Month(*last), window, reporting)
     o = oracle.nrr_grr(rows, last, window, reporting, rates)
     assert (r.cohort_size, r.start_mrr, r.end_mrr, r.retained_mrr) == (o["size"], o["start"], o["end"], o["retained"])

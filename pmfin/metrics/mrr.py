@@ -99,7 +99,27 @@ def _level_sql(i: str, f: str) -> str:
     )
 
 
-def points_cte() -> str:
+def rates_cte() -> str:
+    """The ``rates`` CTE: per (month, currency) the conversion into ``:rep`` as amount × mul ÷ div."""
+    rep_exp = _exponent_sql(":rep")
+    cur_exp = _exponent_sql("currency")
+    factor = _POW10.format(d=f"(({rep_exp}) - ({cur_exp}))")
+    return f"""
+    rates AS (
+        -- amount × mul ÷ div; an inverse rate divides (1 ÷ rate would not be exact)
+        SELECT DISTINCT ON (month, currency) month, currency, mul * ({factor}) AS mul, div
+        FROM (
+            SELECT month, lower(base_currency::text) AS currency, rate AS mul, 1::numeric AS div, 1 AS pref
+            FROM pmfin_fx_rates WHERE lower(quote_currency::text) = :rep
+            UNION ALL
+            SELECT month, lower(quote_currency::text), 1::numeric, rate, 2
+            FROM pmfin_fx_rates WHERE lower(base_currency::text) = :rep
+        ) r
+        ORDER BY month, currency, pref
+    )"""
+
+
+def points_cte(*, last: str = ":last", tenants: str | None = None, rates: bool = True) -> str:
     """The CTE chain ending in ``points``: one row per tenant and month at which its MRR may change.
 
     Parameters: ``:rep`` (reporting currency, lower case), ``:last`` (date, first day of the last
@@ -118,11 +138,15 @@ def points_cte() -> str:
     numeric arithmetic. One sort by (tenant_id, month) feeds two window passes: the running sum
     (``prev`` is the running sum before this month's steps, so it needs no ``lag``) and a running
     count of months with MRR > 0 (for ``had_mrr``).
+
+    ``last`` names the parameter used as ``:last``; ``tenants``, a CTE of ``tenant_id`` defined
+    before this chain, restricts it to those tenants; ``rates=False`` leaves out the ``rates`` CTE
+    (when the caller defines it earlier).
     """
-    rep_exp = _exponent_sql(":rep")
-    cur_exp = _exponent_sql("currency")
-    factor = _POW10.format(d=f"(({rep_exp}) - ({cur_exp}))")
-    return f"""
+    where_s = f"WHERE s.tenant_id IN (SELECT tenant_id FROM {tenants})" if tenants else ""
+    where_a = f"WHERE a.tenant_id IN (SELECT tenant_id FROM {tenants})" if tenants else ""
+    rates_sql = rates_cte() + "," if rates else ""
+    return f"""{rates_sql}
     rows_ AS (
         SELECT s.tenant_id,
                lower(s.currency::text) AS currency,
@@ -130,7 +154,7 @@ def points_cte() -> str:
                    * CASE WHEN p.billing_cycle = 'year' THEN 1 ELSE 12 END AS twelfths,
                date_trunc('month', greatest(s.started_at, s.trial_ends_at) AT TIME ZONE 'UTC')::date AS m_from,
                date_trunc('month', s.ended_at AT TIME ZONE 'UTC')::date AS m_stop
-        FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+        FROM subscriptions s JOIN plans p ON p.id = s.plan_id {where_s}
         UNION ALL
         SELECT a.tenant_id,
                lower(a.currency::text),
@@ -138,23 +162,11 @@ def points_cte() -> str:
                    * CASE WHEN ad.billing_cycle = 'year' THEN 1 ELSE 12 END,
                date_trunc('month', a.started_at AT TIME ZONE 'UTC')::date,
                date_trunc('month', a.ended_at AT TIME ZONE 'UTC')::date
-        FROM subscription_addons a JOIN addons ad ON ad.id = a.addon_id
+        FROM subscription_addons a JOIN addons ad ON ad.id = a.addon_id {where_a}
     ),
     spans AS (
         SELECT * FROM rows_
-        WHERE m_from <= CAST(:last AS date) AND (m_stop IS NULL OR m_stop > m_from) AND twelfths <> 0
-    ),
-    rates AS (
-        -- amount × mul ÷ div; an inverse rate divides (1 ÷ rate would not be exact)
-        SELECT DISTINCT ON (month, currency) month, currency, mul * ({factor}) AS mul, div
-        FROM (
-            SELECT month, lower(base_currency::text) AS currency, rate AS mul, 1::numeric AS div, 1 AS pref
-            FROM pmfin_fx_rates WHERE lower(quote_currency::text) = :rep
-            UNION ALL
-            SELECT month, lower(quote_currency::text), 1::numeric, rate, 2
-            FROM pmfin_fx_rates WHERE lower(base_currency::text) = :rep
-        ) r
-        ORDER BY month, currency, pref
+        WHERE m_from <= CAST({last} AS date) AND (m_stop IS NULL OR m_stop > m_from) AND twelfths <> 0
     ),
     foreign_months AS (
         SELECT sp.tenant_id, sp.currency, sp.twelfths, gs.month::date AS month,
@@ -162,7 +174,7 @@ def points_cte() -> str:
         FROM spans sp
         CROSS JOIN LATERAL generate_series(
             sp.m_from,
-            least(coalesce((sp.m_stop - interval '1 month')::date, CAST(:last AS date)), CAST(:last AS date)),
+            least(coalesce((sp.m_stop - interval '1 month')::date, CAST({last} AS date)), CAST({last} AS date)),
             interval '1 month') AS gs(month)
         LEFT JOIN rates fx ON fx.currency = sp.currency AND fx.month = gs.month::date
         WHERE sp.currency <> :rep
@@ -170,12 +182,12 @@ def points_cte() -> str:
     steps AS (
         SELECT sp.tenant_id, v.month, v.delta AS di, NULL::numeric AS df
         FROM spans sp CROSS JOIN LATERAL (VALUES (sp.m_from, sp.twelfths), (sp.m_stop, -sp.twelfths)) AS v(month, delta)
-        WHERE sp.currency = :rep AND v.month <= CAST(:last AS date)
+        WHERE sp.currency = :rep AND v.month <= CAST({last} AS date)
         UNION ALL
         SELECT tenant_id, month, NULL::bigint, coalesce(value, 0) FROM foreign_months
         UNION ALL
         SELECT tenant_id, (month + interval '1 month')::date, NULL::bigint, -coalesce(value, 0)
-        FROM foreign_months WHERE month < CAST(:last AS date)
+        FROM foreign_months WHERE month < CAST({last} AS date)
     ),
     tenant_steps AS (
         SELECT tenant_id, month, sum(di)::bigint AS di, sum(df) AS df FROM steps GROUP BY tenant_id, month
@@ -310,6 +322,79 @@ LEFT JOIN running r ON r.month = s.month::date
 ORDER BY 1
 """
 
+# One month M: no history windows. Each tenant's exact MRR at the end of M−1 (prev) and of M (cur)
+# is a filtered aggregate over just the rows live at one of those two instants (plain timestamp
+# comparisons, no month arithmetic per row), grouped by tenant_id. Whether a tenant with prev = 0
+# and cur > 0 had MRR > 0 at an earlier month end (reactivation, not new) is decided exactly by the
+# full-history engine (``points_cte``) run over those few tenants only, up to the end of M−2.
+_MONTH_SQL = """
+WITH {rates},
+live AS (
+    SELECT s.tenant_id, lower(s.currency::text) AS currency,
+           s.unit_price_cents::bigint * s.quantity * CASE WHEN p.billing_cycle = 'year' THEN 1 ELSE 12 END AS twelfths,
+           greatest(s.started_at, s.trial_ends_at) AS live_from, s.ended_at
+    FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+    WHERE greatest(s.started_at, s.trial_ends_at) < :b1 AND (s.ended_at IS NULL OR s.ended_at >= :b0)
+    UNION ALL
+    SELECT a.tenant_id, lower(a.currency::text),
+           a.unit_price_cents::bigint * a.quantity * CASE WHEN ad.billing_cycle = 'year' THEN 1 ELSE 12 END,
+           a.started_at, a.ended_at
+    FROM subscription_addons a JOIN addons ad ON ad.id = a.addon_id
+    WHERE a.started_at < :b1 AND (a.ended_at IS NULL OR a.ended_at >= :b0)
+),
+tenant_mrr AS (
+    SELECT tenant_id, {prev} AS prev, {cur} AS cur
+    FROM (
+        SELECT l.tenant_id,
+               (sum(l.twelfths) FILTER (WHERE l.currency = :rep AND l.live_from < :b0))::bigint AS pi,
+               sum(l.twelfths::numeric * f0.mul / f0.div)
+                   FILTER (WHERE l.currency <> :rep AND l.live_from < :b0) AS pf,
+               (sum(l.twelfths) FILTER (WHERE l.currency = :rep AND (l.ended_at IS NULL OR l.ended_at >= :b1)))::bigint AS ci,
+               sum(l.twelfths::numeric * f1.mul / f1.div)
+                   FILTER (WHERE l.currency <> :rep AND (l.ended_at IS NULL OR l.ended_at >= :b1)) AS cf
+        FROM live l
+        LEFT JOIN rates f0 ON f0.currency = l.currency AND f0.month = CAST(:m0 AS date)
+        LEFT JOIN rates f1 ON f1.currency = l.currency AND f1.month = CAST(:m1 AS date)
+        GROUP BY l.tenant_id
+    ) t
+),
+starters AS (
+    SELECT tenant_id FROM tenant_mrr WHERE prev = 0 AND cur > 0
+),
+{points},
+had AS (
+    SELECT DISTINCT tenant_id FROM points WHERE cur > 0
+),
+agg AS (
+    SELECT coalesce(sum(cur), 0) AS mrr,
+           count(*) FILTER (WHERE cur > 0) AS customers,
+           coalesce(sum(cur - prev), 0) AS net,
+           count(*) FILTER (WHERE cur > 0) - count(*) FILTER (WHERE prev > 0) AS d_customers,
+           coalesce(sum(cur) FILTER (WHERE prev = 0 AND cur > 0 AND h.tenant_id IS NULL), 0) AS new,
+           count(*) FILTER (WHERE prev = 0 AND cur > 0 AND h.tenant_id IS NULL) AS new_n,
+           coalesce(sum(cur) FILTER (WHERE prev = 0 AND cur > 0 AND h.tenant_id IS NOT NULL), 0) AS reactivation,
+           count(*) FILTER (WHERE prev = 0 AND cur > 0 AND h.tenant_id IS NOT NULL) AS reactivation_n,
+           coalesce(sum(cur - prev) FILTER (WHERE cur > prev AND prev > 0), 0) AS expansion,
+           count(*) FILTER (WHERE cur > prev AND prev > 0) AS expansion_n,
+           coalesce(sum(prev - cur) FILTER (WHERE prev > cur AND cur > 0), 0) AS contraction,
+           count(*) FILTER (WHERE prev > cur AND cur > 0) AS contraction_n,
+           coalesce(sum(prev) FILTER (WHERE prev > 0 AND cur = 0), 0) AS churn,
+           count(*) FILTER (WHERE prev > 0 AND cur = 0) AS churn_n
+    FROM tenant_mrr m LEFT JOIN had h USING (tenant_id)
+)
+SELECT CAST(:m1 AS date) AS month, agg.* FROM agg
+"""
+
+
+def _month_sql() -> str:
+    return _MONTH_SQL.format(
+        rates=rates_cte(),
+        prev=_level_sql("pi", "pf"),
+        cur=_level_sql("ci", "cf"),
+        points=points_cte(last=":m_2", tenants="starters", rates=False),
+    )
+
+
 _ANY_FOREIGN_SQL = """
 SELECT EXISTS (SELECT 1 FROM subscriptions WHERE lower(currency::text) <> :rep)
     OR EXISTS (SELECT 1 FROM subscription_addons WHERE lower(currency::text) <> :rep)
@@ -339,7 +424,12 @@ def month_series(conn: Connection | Engine, first: Month, last: Month, currency:
     params = {**base_params(currency, last), "first": first.first_day}
     with connection(conn) as c:
         require_tables(c)
-        rows = c.execute(text(_SERIES_SQL.format(cte=points_cte())), params).mappings().all()
+        if first == last:
+            m = first
+            params.update(b0=m.start, b1=m.end, m0=m.prev().first_day, m1=m.first_day, m_2=m.add(-2).first_day)
+            rows = c.execute(text(_month_sql()), params).mappings().all()
+        else:
+            rows = c.execute(text(_SERIES_SQL.format(cte=points_cte())), params).mappings().all()
         left_out = left_out_warnings(c, first.prev(), last, currency)
     assert len(rows) == len(months)
     out: list[MonthMetrics] = []
