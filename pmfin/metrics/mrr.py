@@ -25,6 +25,11 @@ sums of the per-tenant changes. The work is proportional to the number of rows, 
 tenants × months, and every step is grouped or partitioned by ``tenant_id`` first, so it runs
 unchanged on a sharded Postgres (Citus, NileDB).
 
+One month (``month_metrics``, ``month_series`` with first = last) takes a shorter path: each
+tenant's exact MRR at the end of M−1 and of M is a filtered aggregate over only the rows live at
+one of those instants, and only the tenants that start paying in M go through the history
+engine above (to tell new from reactivation).
+
 Currencies: rows in another currency than the reporting one are converted month by month with
 ``pmfin_fx_rates`` (the rate of month M converts the amount live at the end of M; a direct
 ``currency→reporting`` rate wins over the inverse of ``reporting→currency``). Such rows become one
