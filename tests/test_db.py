@@ -301,3 +301,11 @@ def test_require_contract_tells_which_init_helps(bare_database_url):
         "(it creates only pmfin_* tables)"
     )
     eng.dispose()
+
+
+def test_out_of_range_arithmetic_is_explained(engine):
+    with pytest.raises(Exception) as exc:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 9223372036854775807::bigint * 12"))
+    err = translate(exc.value)
+    assert isinstance(err, DatabaseError) and err.message.startswith("a value in the database is out of range: ")

@@ -25,6 +25,8 @@ def translate(exc: BaseException) -> PmfinError | None:
         )
     if sqlstate == "42703":  # undefined_column
         return DatabaseError(f"the database does not match the data contract: {first}", detail=str(exc))
+    if sqlstate == "22003":  # numeric_value_out_of_range: an amount beyond what pmfin can add up
+        return DatabaseError(f"a value in the database is out of range: {first}", detail=str(exc))
     if sqlstate in ("42501",):  # insufficient_privilege
         return DatabaseError(f"permission denied: {first}", detail=str(exc))
     if isinstance(exc, sa_exc.OperationalError):
