@@ -17,7 +17,7 @@ from metrics_fixtures import add_fx_rate, add_subscription, add_subscription_add
 from sqlalchemy import text
 
 import metrics_oracle as oracle
-from pmfin.metrics.mrr import month_series
+from pmfin.metrics.mrr import month_series, tenant_movements
 from pmfin.metrics.retention import cohort_matrix, nrr_grr
 from pmfin.months import Month
 
@@ -131,6 +131,13 @@ def test_sql_matches_oracle(engine, data, window, reporting):
                 one.prev_mrr) == (exp["mrr"], exp["customers"], exp["new"], exp["reactivation"], exp["expansion"],
                                   exp["contraction"], exp["churn"], next(s for s in sql if s.month == one.month).prev_mrr), \
             f"one month {one.month}"
+
+    # Per tenant (`report churn --tenants`, a third path): each tenant's movement and amount add
+    # up to the oracle's totals of the month.
+    per_tenant = tenant_movements(engine, Month(*last), reporting)
+    for kind in ("new", "reactivation", "expansion", "contraction", "churn"):
+        assert sum(t.amount for t in per_tenant if t.movement == kind) == expected[-1][kind], kind
+    assert all(t.amount > 0 for t in per_tenant)
 
     r = nrr_grr(engine, Month(*last), window, reporting)
     o = oracle.nrr_grr(rows, last, window, reporting, rates)

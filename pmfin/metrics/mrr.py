@@ -288,22 +288,43 @@ def ratio(numerator: int | Decimal, denominator: int | Decimal) -> Decimal | Non
     return Decimal(numerator) / Decimal(denominator)
 
 
+def movement_rules(had: str) -> dict[str, tuple[str, str]]:
+    """DESIGN §3's movement rules, defined once: name → (amount, condition), in SQL over a
+    tenant's rounded ``prev`` and ``cur`` MRR. ``had`` is an SQL predicate: the tenant had
+    MRR > 0 at an earlier month end (reactivation, not new)."""
+    return {
+        "new": ("cur", f"prev = 0 AND cur > 0 AND NOT ({had})"),
+        "reactivation": ("cur", f"prev = 0 AND cur > 0 AND ({had})"),
+        "expansion": ("cur - prev", "cur > prev AND prev > 0"),
+        "contraction": ("prev - cur", "prev > cur AND cur > 0"),
+        "churn": ("prev", "prev > 0 AND cur = 0"),
+    }
+
+
+def movement_aggregates(had: str) -> str:
+    """The amount and the count of each movement, as aggregate columns."""
+    return ",\n".join(
+        f"           coalesce(sum({amount}) FILTER (WHERE {cond}), 0) AS {name},\n"
+        f"           count(*) FILTER (WHERE {cond}) AS {name}_n"
+        for name, (amount, cond) in movement_rules(had).items()
+    )
+
+
+def movement_case(had: str) -> str:
+    """A tenant's movement and its amount, as two columns ``movement`` and ``amount``."""
+    rules = movement_rules(had).items()
+    kind = " ".join(f"WHEN {cond} THEN '{name}'" for name, (_, cond) in rules)
+    amount = " ".join(f"WHEN {cond} THEN {amt}" for _, (amt, cond) in rules)
+    return f"CASE {kind} END AS movement, CASE {amount} END AS amount"
+
+
 _SERIES_SQL = """
 WITH {cte},
 by_month AS (
     SELECT month,
            sum(cur - prev) AS net,
            sum((cur > 0)::int - (prev > 0)::int) AS d_customers,
-           coalesce(sum(cur) FILTER (WHERE prev = 0 AND cur > 0 AND NOT had_mrr), 0) AS new,
-           count(*) FILTER (WHERE prev = 0 AND cur > 0 AND NOT had_mrr) AS new_n,
-           coalesce(sum(cur) FILTER (WHERE prev = 0 AND cur > 0 AND had_mrr), 0) AS reactivation,
-           count(*) FILTER (WHERE prev = 0 AND cur > 0 AND had_mrr) AS reactivation_n,
-           coalesce(sum(cur - prev) FILTER (WHERE cur > prev AND prev > 0), 0) AS expansion,
-           count(*) FILTER (WHERE cur > prev AND prev > 0) AS expansion_n,
-           coalesce(sum(prev - cur) FILTER (WHERE prev > cur AND cur > 0), 0) AS contraction,
-           count(*) FILTER (WHERE prev > cur AND cur > 0) AS contraction_n,
-           coalesce(sum(prev) FILTER (WHERE prev > 0 AND cur = 0), 0) AS churn,
-           count(*) FILTER (WHERE prev > 0 AND cur = 0) AS churn_n
+{movements}
     FROM points
     GROUP BY month
 ),
@@ -375,16 +396,7 @@ agg AS (
            count(*) FILTER (WHERE cur > 0) AS customers,
            coalesce(sum(cur - prev), 0) AS net,
            count(*) FILTER (WHERE cur > 0) - count(*) FILTER (WHERE prev > 0) AS d_customers,
-           coalesce(sum(cur) FILTER (WHERE prev = 0 AND cur > 0 AND h.tenant_id IS NULL), 0) AS new,
-           count(*) FILTER (WHERE prev = 0 AND cur > 0 AND h.tenant_id IS NULL) AS new_n,
-           coalesce(sum(cur) FILTER (WHERE prev = 0 AND cur > 0 AND h.tenant_id IS NOT NULL), 0) AS reactivation,
-           count(*) FILTER (WHERE prev = 0 AND cur > 0 AND h.tenant_id IS NOT NULL) AS reactivation_n,
-           coalesce(sum(cur - prev) FILTER (WHERE cur > prev AND prev > 0), 0) AS expansion,
-           count(*) FILTER (WHERE cur > prev AND prev > 0) AS expansion_n,
-           coalesce(sum(prev - cur) FILTER (WHERE prev > cur AND cur > 0), 0) AS contraction,
-           count(*) FILTER (WHERE prev > cur AND cur > 0) AS contraction_n,
-           coalesce(sum(prev) FILTER (WHERE prev > 0 AND cur = 0), 0) AS churn,
-           count(*) FILTER (WHERE prev > 0 AND cur = 0) AS churn_n
+{movements}
     FROM tenant_mrr m LEFT JOIN had h USING (tenant_id)
 )
 SELECT CAST(:m1 AS date) AS month, agg.* FROM agg
@@ -397,6 +409,7 @@ def _month_sql() -> str:
         prev=_level_sql("pi", "pf"),
         cur=_level_sql("ci", "cf"),
         points=points_cte(last=":m_2", tenants="starters", rates=False),
+        movements=movement_aggregates("h.tenant_id IS NOT NULL"),
     )
 
 
@@ -434,7 +447,7 @@ def month_series(conn: Connection | Engine, first: Month, last: Month, currency:
             params.update(b0=m.start, b1=m.end, m0=m.prev().first_day, m1=m.first_day, m_2=m.add(-2).first_day)
             rows = c.execute(text(_month_sql()), params).mappings().all()
         else:
-            rows = c.execute(text(_SERIES_SQL.format(cte=points_cte())), params).mappings().all()
+            rows = c.execute(text(_SERIES_SQL.format(cte=points_cte(), movements=movement_aggregates("had_mrr"))), params).mappings().all()
         left_out = left_out_warnings(c, first.prev(), last, currency)
     assert len(rows) == len(months)
     out: list[MonthMetrics] = []
@@ -517,11 +530,7 @@ MOVEMENT_ORDER = ("new", "reactivation", "expansion", "contraction", "churn")
 _TENANTS_SQL = """
 WITH {cte}
 SELECT p.tenant_id, t.name, p.prev, p.cur,
-       CASE WHEN p.prev = 0 AND NOT p.had_mrr THEN 'new'
-            WHEN p.prev = 0 THEN 'reactivation'
-            WHEN p.cur = 0 THEN 'churn'
-            WHEN p.cur > p.prev THEN 'expansion'
-            ELSE 'contraction' END AS movement
+       {movement}
 FROM points p
 LEFT JOIN tenants t ON t.id = p.tenant_id
 WHERE p.month = CAST(:last AS date) AND p.cur <> p.prev
@@ -535,12 +544,12 @@ def tenant_movements(conn: Connection | Engine, month: Month, currency: str) -> 
     with connection(conn) as c:
         require_tables(c)
         require_contract(c, ("tenants",))
-        rows = c.execute(text(_TENANTS_SQL.format(cte=points_cte())), base_params(currency, month)).all()
-    out = []
-    for tid, name, prev, cur, movement in rows:
-        prev, cur = int(prev), int(cur)
-        amount = cur if movement in ("new", "reactivation") else prev if movement == "churn" else abs(cur - prev)
-        out.append(TenantMovement(tid, name, prev, cur, movement, amount, currency))
+        sql = _TENANTS_SQL.format(cte=points_cte(), movement=movement_case("p.had_mrr"))
+        rows = c.execute(text(sql), base_params(currency, month)).all()
+    out = [
+        TenantMovement(tid, name, int(prev), int(cur), movement, int(amount), currency)
+        for tid, name, prev, cur, movement, amount in rows
+    ]
     out.sort(key=lambda t: (MOVEMENT_ORDER.index(t.movement), -t.amount, t.name or "", str(t.tenant_id)))
     return out
 
