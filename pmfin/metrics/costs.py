@@ -35,6 +35,8 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from pmfin.db.own import missing as missing_own_tables
+from pmfin.db.own import readable
 from pmfin.errors import UsageError
 from pmfin.metrics.amounts import Converter, ratio
 from pmfin.money import parse_amount, round_minor
@@ -351,9 +353,10 @@ def month_costs(conn: Connection, month: Month, currency: str, settings: Setting
     """The month's cost lines: imported rows by category and kind, plus the two computed lines."""
     fx = Converter(conn, month, currency)
     imported = conn.execute(
-        text(
+        readable(
+            conn,
             "SELECT category, kind, currency, sum(amount_cents) FROM pmfin_costs "
-            "WHERE month = :month GROUP BY category, kind, currency"
+            "WHERE month = :month GROUP BY category, kind, currency",
         ),
         {"month": month.first_day},
     ).all()
@@ -381,8 +384,11 @@ def month_costs(conn: Connection, month: Month, currency: str, settings: Setting
     order = {c: i for i, c in enumerate(FIXED_CATEGORIES + VARIABLE_CATEGORIES + COMPUTED)}
     amounts.sort(key=lambda a: (a[1] != "fixed", order.get(a[0], len(order)), a[0]))
     lines = [CostLine(cat, kind, amount, ratio(amount, total), computed) for cat, kind, amount, computed in amounts]
+    warnings = list(fx.warnings)
+    if "pmfin_costs" in missing_own_tables(conn):
+        warnings.append("pmfin's own tables are missing here (run `pmfin db init`): no imported costs are counted")
     return MonthCosts(
-        month=str(month), currency=currency, lines=lines, emails_sent=emails, warnings=fx.warnings,
+        month=str(month), currency=currency, lines=lines, emails_sent=emails, warnings=warnings,
         has_imported=bool(imported),
     )
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from pmfin.db.own import readable
 from pmfin.months import Month
 
 
@@ -16,7 +16,8 @@ def rate(conn: Connection, month: Month, base: str, quote: str) -> Decimal | Non
     (``pmfin.metrics.mrr``): a direct rate wins over the inverse of the reverse one."""
     base, quote = base.lower(), quote.lower()
     row = conn.execute(
-        text(
+        readable(
+            conn,
             "SELECT lower(base_currency::text) AS b, rate FROM pmfin_fx_rates WHERE month = :month AND "
             "((lower(base_currency::text) = :base AND lower(quote_currency::text) = :quote) "
             "OR (lower(base_currency::text) = :quote AND lower(quote_currency::text) = :base)) "

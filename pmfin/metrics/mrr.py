@@ -52,11 +52,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from pmfin.db.migrate import require_contract
+from pmfin.db.own import readable
 from pmfin.errors import UsageError
 from pmfin.money import THREE_DECIMAL, ZERO_DECIMAL, format_money, round_minor
 from pmfin.months import Month, month_range
 
-MRR_TABLES = ("plans", "addons", "subscriptions", "subscription_addons", "pmfin_fx_rates")
+MRR_TABLES = ("plans", "addons", "subscriptions", "subscription_addons")
 
 # ---------------------------------------------------------------------------------------------
 # SQL building blocks
@@ -445,9 +446,9 @@ def month_series(conn: Connection | Engine, first: Month, last: Month, currency:
         if first == last:
             m = first
             params.update(b0=m.start, b1=m.end, m0=m.prev().first_day, m1=m.first_day, m_2=m.add(-2).first_day)
-            rows = c.execute(text(_month_sql()), params).mappings().all()
+            rows = c.execute(readable(c, _month_sql()), params).mappings().all()
         else:
-            rows = c.execute(text(_SERIES_SQL.format(cte=points_cte(), movements=movement_aggregates("had_mrr"))), params).mappings().all()
+            rows = c.execute(readable(c, _SERIES_SQL.format(cte=points_cte(), movements=movement_aggregates("had_mrr"))), params).mappings().all()
         left_out = left_out_warnings(c, first.prev(), last, currency)
     assert len(rows) == len(months)
     out: list[MonthMetrics] = []
@@ -495,7 +496,7 @@ def left_out_warnings(conn: Connection, first: Month, last: Month, currency: str
     if not conn.execute(text(_ANY_FOREIGN_SQL), params).scalar_one():
         return []  # the common case, answered by a scan that stops early
     sql = _LEFT_OUT_SQL.format(cte=points_cte(), rounded=half_even_twelfths("twelfths"))
-    rows = conn.execute(text(sql), params).all()
+    rows = conn.execute(readable(conn, sql), params).all()
     out = []
     for month_day, cur, amount in rows:
         m = Month.of(month_day)
@@ -545,7 +546,7 @@ def tenant_movements(conn: Connection | Engine, month: Month, currency: str) -> 
         require_tables(c)
         require_contract(c, ("tenants",))
         sql = _TENANTS_SQL.format(cte=points_cte(), movement=movement_case("p.had_mrr"))
-        rows = c.execute(text(sql), base_params(currency, month)).all()
+        rows = c.execute(readable(c, sql), base_params(currency, month)).all()
     out = [
         TenantMovement(tid, name, int(prev), int(cur), movement, int(amount), currency)
         for tid, name, prev, cur, movement, amount in rows

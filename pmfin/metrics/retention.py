@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from pmfin.db.own import readable
 from pmfin.errors import UsageError
 from pmfin.metrics.mrr import (
     base_params,
@@ -94,7 +95,7 @@ def nrr_grr(conn: Connection | Engine, month: Month, window: int, currency: str)
     params = {**base_params(currency, month), "start": start.first_day}
     with connection(conn) as c:
         require_tables(c)
-        r = c.execute(text(_NRR_SQL.format(cte=points_cte())), params).mappings().one()
+        r = c.execute(readable(c, _NRR_SQL.format(cte=points_cte())), params).mappings().one()
         warnings = [w for m, w in left_out_warnings(c, start, month, currency) if m in (start, month)]
     start_mrr = int(r["start_mrr"])
     return Retention(
@@ -169,7 +170,7 @@ def cohort_matrix(conn: Connection | Engine, first: Month, last: Month, by: str,
     params = {**base_params(currency, last), "first": first.first_day}
     with connection(conn) as c:
         require_tables(c)
-        rows = c.execute(text(_COHORT_SQL.format(cte=points_cte())), params).all()
+        rows = c.execute(readable(c, _COHORT_SQL.format(cte=points_cte())), params).all()
         warnings = [w for _, w in left_out_warnings(c, first, last, currency)]
     steps: dict[Month, dict[Month, tuple[int, int]]] = defaultdict(dict)
     for cohort_day, month_day, d_logos, d_mrr in rows:
