@@ -63,10 +63,6 @@ def foreign_tenants(conn: Connection) -> int:
     ).scalar_one()
 
 
-def demo_tenants(conn: Connection) -> int:
-    return conn.execute(text("SELECT count(*) FROM pmfin_demo_objects WHERE kind = 'tenant'")).scalar_one()
-
-
 def clear(conn: Connection) -> dict[str, int]:
     """Delete every demo row; return rows removed per table (tables with none are left out)."""
     removed: dict[str, int] = {}
