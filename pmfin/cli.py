@@ -22,8 +22,11 @@ from pmfin.errors import PmfinError
 def _report_error(err: PmfinError, verbose: bool) -> None:
     from pmfin.output import stderr_console
 
+    from rich.text import Text
+
     console = stderr_console()
-    console.print(f"[bold red]error:[/bold red] {err.message}", highlight=False, markup=True)
+    # The message is plain text: it may quote user input or Stripe's "[param]".
+    console.print(Text.assemble(("error: ", "bold red"), err.message), highlight=False)
     if verbose and err.detail:
         console.print(err.detail, highlight=False, markup=False)
 

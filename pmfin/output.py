@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pmfin.money import format_money
 
@@ -123,13 +124,14 @@ def stderr_console() -> Console:
 
 
 def warn(message: str) -> None:
-    """A warning for a person, on stderr (never mixed into JSON/CSV on stdout)."""
-    stderr_console().print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    """A warning for a person, on stderr (never mixed into JSON/CSV on stdout). The message is
+    plain text: brackets in it (Stripe's "[param]", a tenant's name) are printed as they are."""
+    stderr_console().print(Text.assemble(("warning: ", "yellow"), message), highlight=False)
 
 
 def note(message: str) -> None:
-    """A progress or info line on stderr."""
-    stderr_console().print(message, highlight=False)
+    """A progress or info line on stderr (plain text)."""
+    stderr_console().print(Text(message), highlight=False)
 
 
 def render(
@@ -169,13 +171,13 @@ def render(
         return
 
     if single:
-        table = Table(title=title, show_header=False, title_justify="left")
+        table = Table(title=Text(title) if title else None, show_header=False, title_justify="left")
         table.add_column("field", style="bold")
         table.add_column("value")
         for c in cols:
-            table.add_row(c.title, _cell(rows[0].get(c.key), c, rows[0]))
+            table.add_row(Text(c.title), Text(_cell(rows[0].get(c.key), c, rows[0])))
     else:
-        table = Table(title=title, title_justify="left")
+        table = Table(title=Text(title) if title else None, title_justify="left")
         cells = [[_cell(r.get(c.key), c, r) for c in cols] for r in rows]
         for i, c in enumerate(cols):
             if c.kind in ("money", "int", "ratio", "decimal"):
@@ -187,7 +189,7 @@ def render(
                 widest = max((len(row[i]) for row in cells), default=1)
                 table.add_column(c.title, justify="left", min_width=min(widest, 12), no_wrap=widest <= 12)
         for row in cells:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))  # data is text, never rich markup
         if not rows:
             table.caption = "(no rows)"
     print_table(table, out)

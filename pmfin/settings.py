@@ -134,21 +134,28 @@ class Settings:
         dotenv: dict[str, str] = {}
         if env_file is not None:
             path = Path(env_file)
-            if not path.is_file():
+            if not path.exists():
                 raise ConfigError(f"env file not found: {path}")
-            dotenv = {k: v for k, v in dotenv_values(path).items() if v is not None}
+            if not path.is_file():
+                raise ConfigError(f"env file is not a file: {path}")
+            try:
+                dotenv = {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
+            except OSError as exc:
+                raise ConfigError(f"cannot read env file {path}: {exc.strerror or exc}") from None
+            except UnicodeDecodeError:
+                raise ConfigError(f"env file {path} is not UTF-8 text") from None
 
         raw: dict[str, str | None] = {}
         sources: dict[str, str] = {}
         for name, (env_names, default) in _ENV.items():
             if name in flags:
-                raw[name] = str(flags[name]) if not isinstance(flags[name], bool) else str(flags[name]).lower()
+                raw[name] = str(flags[name]).strip() if not isinstance(flags[name], bool) else str(flags[name]).lower()
                 sources[name] = "flag"
                 continue
             for source_name, mapping in (("env", environ), (".env", dotenv)):
                 hit = next((e for e in env_names if mapping.get(e) not in (None, "")), None)
                 if hit is not None:
-                    raw[name] = mapping[hit]
+                    raw[name] = mapping[hit].strip()  # "sk_live_… " pasted with a space is still live
                     sources[name] = f"{source_name} {hit}"
                     break
             else:

@@ -309,3 +309,52 @@ def test_out_of_range_arithmetic_is_explained(engine):
             conn.execute(text("SELECT 9223372036854775807::bigint * 12"))
     err = translate(exc.value)
     assert isinstance(err, DatabaseError) and err.message.startswith("a value in the database is out of range: ")
+
+
+def test_home_with_a_space_starts(tmp_path):
+    """macOS's default data directory is ~/Library/Application Support/pmfin: pgserver would
+    hand that path to pg_ctl unquoted."""
+    from pmfin.db import embedded
+
+    home = tmp_path / "Application Support" / "pmfin"
+    try:
+        url = embedded.start(home)
+        eng = create_engine(normalize(url))
+        with eng.connect() as conn:
+            assert conn.execute(text("select current_database()")).scalar() == "pmfin"
+        eng.dispose()
+    finally:
+        embedded.stop(home)
+
+
+@pytest.mark.parametrize(
+    "url,fragment",
+    [
+        ("postgresql://u:p@localhost/db?schema=public", 'not one libpq accepts (invalid URI query parameter: "schema")'),
+        ("postgresql://u:p@ss@127.0.0.1:1/db", "percent-encode an '@'"),
+    ],
+)
+def test_urls_libpq_would_refuse(url, fragment, tmp_path):
+    cli = make_cli({"DATABASE_URL": url, "PMFIN_HOME": str(tmp_path)})
+    r = cli("db", "status")
+    _assert_one_line_error(r, fragment)
+    assert "ss@" not in r.stderr  # no part of a password
+
+
+def test_env_file_errors(tmp_path):
+    bad = tmp_path / "bad.env"
+    bad.write_bytes(b"\xff\xfeX=1\n")
+    cli = make_cli({"PMFIN_HOME": str(tmp_path)})
+    _assert_one_line_error(cli("--env-file", str(bad), "db", "url"), "is not UTF-8 text")
+    _assert_one_line_error(cli("--env-file", str(tmp_path), "db", "url"), "env file is not a file")
+
+
+def test_home_that_is_a_file(tmp_path):
+    home = tmp_path / "home"
+    home.write_text("")
+    _assert_one_line_error(make_cli({"PMFIN_HOME": str(home)})("db", "status"), "is not a directory")
+
+
+def test_markup_in_input_is_text_not_a_traceback(cli):
+    r = cli("demo", "--end", "[/x]")
+    _assert_one_line_error(r, "--end must be YYYY-MM, got '[/x]'")

@@ -227,3 +227,41 @@ def test_two_demos_at_once_do_not_interleave(database_url, engine):
         assert len(seeds) == 1
         assert conn.execute(text("SELECT count(*) FROM tenants")).scalar_one() == 40
         assert conn.execute(text("SELECT count(*) FROM pmfin_costs")).scalar_one() == 36
+
+
+def test_refusal_writes_no_schema_either(bare_database_url, pmfin_home):
+    """A database holding only the platform's `tenants` (with a real tenant): the refusal
+    happens before pmfin creates any table."""
+    import uuid
+
+
+
+    eng = create_engine(normalize(bare_database_url))
+    with eng.begin() as conn:
+        conn.execute(text("CREATE TABLE tenants (id uuid PRIMARY KEY, name text, created timestamptz, deleted timestamptz)"))
+        conn.execute(text("INSERT INTO tenants (id, name) VALUES (:i, 'real customer')"), {"i": uuid.uuid4()})
+    run = make_cli({"DATABASE_URL": bare_database_url, "PMFIN_HOME": str(pmfin_home)})
+    r = run("demo", *TINY)
+    assert r.exit_code == 2 and "1 tenant that pmfin demo did not create" in r.stderr
+    with eng.connect() as conn:
+        assert sorted(migrate.existing_tables(conn)) == ["tenants"]
+    eng.dispose()
+
+
+def test_reset_on_a_database_without_a_demo_touches_nothing(bare_database_url, pmfin_home):
+
+
+    run = make_cli({"DATABASE_URL": bare_database_url, "PMFIN_HOME": str(pmfin_home)})
+    r = run("demo", "--reset", "--format", "json")
+    assert r.exit_code == 0, r.output
+    eng = create_engine(normalize(bare_database_url))
+    with eng.connect() as conn:
+        assert migrate.existing_tables(conn) == set()
+    eng.dispose()
+
+
+def test_demo_csv_summary_carries_its_currency(cli):
+    r = cli("demo", *TINY, "--format", "csv")
+    assert r.exit_code == 0, r.output
+    summary = r.stdout.split("# executive summary", 1)[1].splitlines()
+    assert summary[1].split(",")[-1] == "currency" and summary[2].split(",")[-1] == "usd"

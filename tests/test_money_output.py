@@ -88,3 +88,12 @@ def test_table_never_elides_figures_when_piped(capsys):
     render(rows, "table", columns=cols)
     out = capsys.readouterr().out
     assert out.count("$504,4") == 10 and "…" not in out and "2026-10" in out
+
+
+def test_data_is_text_not_markup(capsys):
+    render([{"name": "Acme [/x] Ltd", "note": "[bold]x[/bold]"}], "table")
+    out = capsys.readouterr().out
+    assert "Acme [/x] Ltd" in out and "[bold]x[/bold]" in out
+    render({"name": "[/b]"}, "table", title="tenant [/i]")
+    out = capsys.readouterr().out
+    assert "[/b]" in out and "tenant [/i]" in out

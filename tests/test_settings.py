@@ -92,3 +92,10 @@ def test_mask_and_mode():
     assert mask_secret("short") == "…"
     assert mask_secret(None) == "(not set)"
     assert key_mode("sk_test_x") == "test" and key_mode("rk_live_x") == "live" and key_mode("foo") == "unknown"
+
+
+def test_live_key_with_surrounding_space_is_still_live():
+    s = Settings.load({}, environ={"STRIPE_API_KEY": " sk_live_abcdefghijklmnop1234\n"}, env_file=None)
+    assert s.stripe_api_key == "sk_live_abcdefghijklmnop1234"
+    with pytest.raises(ConfigError, match="without --live"):
+        s.require_stripe_key()

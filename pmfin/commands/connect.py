@@ -131,7 +131,8 @@ def link_cmd(
     )
     minutes = max(1, round(link.expires_in_seconds / 60))
     note(f"The link is single-use and expires in about {minutes} minute(s) ({link.expires_at:%H:%M} UTC); "
-         "run this command again for a fresh one.")
+         "a run in the same minute returns this same link (one idempotency key a minute); run it again "
+         "after that for a fresh one.")
     if open_browser and not webbrowser.open(link.url):
         warn("no browser available here: open the URL above yourself")
 

@@ -130,7 +130,8 @@ def register(app: typer.Typer) -> None:
             [
                 ("rows written",
                  _counts(result.written), [Col("table"), Col("rows", kind="int")]),
-                (f"executive summary {result.summary_month}", summary, METRIC_COLUMNS),
+                (f"executive summary {result.summary_month}", summary,
+                 METRIC_COLUMNS if fmt is Format.table else [*METRIC_COLUMNS, Col("currency")]),
             ],
             fmt,
         )

@@ -9,7 +9,9 @@ inter-process lock), so exactly one initialises and starts the cluster and both 
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -23,6 +25,8 @@ def data_dir(home: Path) -> Path:
 
 
 def _prepare_home(home: Path) -> None:
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"the data directory {home} is not a directory: set PMFIN_HOME to a directory")
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -38,6 +42,8 @@ def start(home: Path) -> str:
     try:
         with lock.acquire(timeout=120):
             return _start_locked(home)
+    except PermissionError:
+        raise ConfigError(f"cannot write to the data directory {home}: set PMFIN_HOME to a writable directory") from None
     except Timeout:
         raise DatabaseError(f"timed out waiting for another pmfin to start the embedded database in {home}") from None
 
@@ -51,9 +57,34 @@ def _import_pgserver():
             warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR not set (cron, containers)
             import pgserver
             import pgserver._commands
+            import pgserver.postgres_server
     except ImportError:  # pragma: no cover - a dependency
         raise ConfigError("the embedded database needs the 'pgserver' package: pip install pgserver") from None
+    module = pgserver.postgres_server
+    if not getattr(module.find_suitable_socket_dir, "pmfin_safe", False):
+        module.find_suitable_socket_dir = _safe_socket_dir(module.find_suitable_socket_dir)
     return pgserver
+
+
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9_./-]+")
+
+
+def _safe_socket_dir(choose):
+    """pgserver hands the socket directory to postgres inside pg_ctl's ``-o '-k DIR'`` without
+    quoting it, so a space or a quote in the data directory's path (macOS's default, "~/Library/
+    Application Support/pmfin") breaks the start. For such a path the socket goes where pgserver
+    already puts it for paths too long for a socket: its runtime directory, under a hash."""
+
+    def choose_safely(pgdata: Path, runtime_path: Path) -> Path:
+        if _SHELL_SAFE.fullmatch(str(pgdata)):
+            return choose(pgdata, runtime_path)
+        digest = hashlib.sha256(f"{pgdata}-{pgdata.stat().st_ino}".encode()).hexdigest()[:10]
+        path = Path(runtime_path) / digest
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    choose_safely.pmfin_safe = True  # type: ignore[attr-defined]
+    return choose_safely
 
 
 def _start_locked(home: Path, attempts: int = 3) -> str:
@@ -74,10 +105,17 @@ def _start_locked(home: Path, attempts: int = 3) -> str:
                 raise DatabaseError(f"cannot start the embedded PostgreSQL in {pgdata}: {exc}{hint}") from None
             time.sleep(attempt)
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
-    if "(1 row)" not in exists:
-        server.psql(f"CREATE DATABASE {DB_NAME};")
+    _ensure_database(uri)
     return uri.replace("/postgres?", f"/{DB_NAME}?", 1)
+
+
+def _ensure_database(uri: str) -> None:
+    """Create the ``pmfin`` database in the cluster once (under the start lock)."""
+    import psycopg
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone() is None:
+            conn.execute(f"CREATE DATABASE {DB_NAME}")
 
 
 def stop(home: Path) -> bool:

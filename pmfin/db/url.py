@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -22,12 +24,33 @@ def normalize(raw: str) -> URL:
     base = scheme.split("+", 1)[0].lower()
     if base not in _POSTGRES_SCHEMES:
         raise ConfigError(f"not a PostgreSQL URL (scheme {scheme!r}); pmfin needs postgres:// or postgresql://")
+    rest = text.split("://", 1)[1]
+    authority = re.split(r"[/?]", rest, maxsplit=1)[0]
+    if authority.count("@") > 1:
+        raise ConfigError(
+            "the database URL has more than one '@' before the host: percent-encode an '@' in the "
+            "password or user name as %40"  # no URL here: its masking would show part of the password
+        )
+    _check_with_libpq("postgresql://" + rest, text)
     try:
-        url = make_url("postgresql+psycopg://" + text.split("://", 1)[1])
+        url = make_url("postgresql+psycopg://" + rest)
         _ = url.port  # a non-numeric port raises here
     except (ArgumentError, ValueError) as exc:
         raise ConfigError(f"malformed database URL {mask(text)}: {exc}") from None
     return url
+
+
+def _check_with_libpq(conninfo: str, raw: str) -> None:
+    """libpq's own parser: an option it does not know (``?schema=public`` from a Prisma
+    ``.env``, say) is a ConfigError now, not a failure at connect time."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(conninfo)
+    except ProgrammingError as exc:
+        reason = " ".join(str(exc).split())
+        raise ConfigError(f"the database URL is not one libpq accepts ({reason}): {mask(raw)}") from None
 
 
 def mask(raw: str | URL) -> str:
@@ -40,8 +63,6 @@ def mask(raw: str | URL) -> str:
         return scheme + "://" + url.render_as_string(hide_password=True).split("://", 1)[1]
     except Exception:
         # Unparseable: hide anything between ':' and '@' in the authority.
-        import re
-
         return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", raw)
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from pmfin.db.migrate import existing_tables
 from pmfin.demo.generator import platform_account
 from pmfin.demo.loader import DEMO_SOURCE
 
@@ -54,13 +55,26 @@ def exclusive(engine: Engine) -> Iterator[Connection]:
 
 
 def foreign_tenants(conn: Connection) -> int:
-    """Tenants the demo did not create."""
+    """Tenants the demo did not create (every tenant, where the demo never ran); 0 without a
+    ``tenants`` table. Reads only: safe before the schema exists."""
+    tables = existing_tables(conn)
+    if "tenants" not in tables:
+        return 0
+    if "pmfin_demo_objects" not in tables:
+        return conn.execute(text("SELECT count(*) FROM tenants")).scalar_one()
     return conn.execute(
         text(
             "SELECT count(*) FROM tenants t WHERE NOT EXISTS (SELECT 1 FROM pmfin_demo_objects o "
             "WHERE o.kind = 'tenant' AND o.object_id = t.id::text)"
         )
     ).scalar_one()
+
+
+def has_demo_objects(conn: Connection) -> bool:
+    """Whether a demo ever wrote here (reads only; False before the schema exists)."""
+    if "pmfin_demo_objects" not in existing_tables(conn):
+        return False
+    return conn.execute(text("SELECT EXISTS (SELECT 1 FROM pmfin_demo_objects)")).scalar_one()
 
 
 def clear(conn: Connection) -> dict[str, int]:

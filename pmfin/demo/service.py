@@ -84,6 +84,14 @@ def summary_month(end: Month, current: Month) -> Month:
     return end.prev() if end >= current else end
 
 
+def _refuse_foreign(foreign: int, force: bool) -> None:
+    if foreign and not force:
+        raise UsageError(
+            f"the database holds {foreign:,} tenant{'s' if foreign != 1 else ''} that pmfin demo did not "
+            "create; refusing to add demo data beside them (nothing written) — pass --force to add it anyway"
+        )
+
+
 def run_demo(
     engine: Engine,
     request: DemoRequest,
@@ -103,16 +111,14 @@ def run_demo(
     validate(request.tenants, request.months, request.seed, request.end, current=current)
 
     with demo_reset.exclusive(engine) as conn:
+        step("checking")
+        with conn.begin():  # before the schema is created: a refusal writes nothing at all
+            _refuse_foreign(demo_reset.foreign_tenants(conn), request.force)
         step("schema")
         migrate.init(engine, app_schema=True)
         with conn.begin():
-            step("checking")
             foreign = demo_reset.foreign_tenants(conn)
-            if foreign and not request.force:
-                raise UsageError(
-                    f"the database holds {foreign:,} tenant{'s' if foreign != 1 else ''} that pmfin demo did not "
-                    "create; refusing to add demo data beside them (nothing written) — pass --force to add it anyway"
-                )
+            _refuse_foreign(foreign, request.force)  # again, under the transaction that writes
             step("clearing previous demo data")
             replaced = demo_reset.clear(conn)
             step("simulating")
@@ -155,8 +161,9 @@ def compute_summary(engine: Engine, month: Month, currency: str):
 def reset_demo(engine: Engine) -> ResetResult:
     """Remove only the demo's data (one transaction, under the demo's advisory lock)."""
     with demo_reset.exclusive(engine) as conn:
-        migrate.init(engine, app_schema=True)
         with conn.begin():
+            if not demo_reset.has_demo_objects(conn):  # nothing of the demo's here: touch nothing
+                return ResetResult(removed={}, foreign_tenants=demo_reset.foreign_tenants(conn))
             removed = demo_reset.clear(conn)
             foreign = demo_reset.foreign_tenants(conn)
     return ResetResult(removed=removed, foreign_tenants=foreign)
