@@ -140,3 +140,42 @@ def test_cashflow_empty_database(cli):
     doc = json.loads(res.stdout)
     assert [m["ending_cash"] for m in doc["months"]] == [10000, 10000]
     assert "no costs imported for 2025-01…2025-06" in " ".join(res.stderr.split())
+
+
+def test_cashflow_rates_are_bounded_exit_2_one_line(cli):
+    base = ("report", "cashflow", "--from", "2025-07", "--starting-cash", "1000")
+    for flag, value, message in (
+        ("--growth", "1e999999", "--growth must be at most 1000%, got '1e999999'"),
+        ("--growth", "1e999999999%", "--growth must be at most 1000%"),
+        ("--growth", "10.01", "--growth must be at most 1000%"),
+        ("--growth", "-1e999999", "--growth must be at least -100%"),
+        ("--cost-growth", "1e999999", "--cost-growth must be at most 1000%, got '1e999999'"),
+        ("--cost-growth", "1001%", "--cost-growth must be at most 1000%"),
+        ("--churn", "1e999999", "--churn must be at most 100%"),
+        ("--churn", "-1e999999%", "--churn must be at least 0%"),
+    ):
+        res = cli(*base, flag, value)
+        assert res.exit_code == 2, (flag, value, res.stderr)
+        assert message in res.stderr, (message, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    # the bounds themselves are accepted
+    res = cli(*base, "--months", "120", "--growth", "1000%", "--cost-growth", "10", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    res = cli(*base, "--growth", "-100%", "--cost-growth", "-1", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+
+
+def test_parse_rate_huge_values_never_overflow():
+    with pytest.raises(UsageError, match="at most 1000%"):
+        parse_rate("1e999999999999%", "--growth", maximum=Decimal(10))
+    with pytest.raises(UsageError, match="at least -100%"):
+        parse_rate("-1e999999999999%", "--growth", minimum=Decimal(-1))
+    assert parse_rate("1000%", "--growth", maximum=Decimal(10)) == Decimal(10)
+
+
+def test_cashflow_negative_starting_cash_refused(cli):
+    res = cli("report", "cashflow", "--from", "2025-07", "--starting-cash", "-5")
+    assert res.exit_code == 2
+    assert "--starting-cash must not be negative, got '-5'" in res.stderr and "Traceback" not in res.stderr
+    res = cli("report", "cashflow", "--from", "2025-07", "--starting-cash", "0", "--format", "json")
+    assert res.exit_code == 0, res.stderr

@@ -143,3 +143,45 @@ def test_breakeven_non_positive_margin_and_no_customers_exit_2(cli, engine):
     assert "Traceback" not in res.stderr
     res = cli("report", "breakeven", "--month", "2024-03")
     assert res.exit_code == 2 and "no customers at the end of 2024-03" in res.stderr
+
+
+def _stderr(res) -> str:
+    return " ".join(res.stderr.split())
+
+
+def test_no_costs_imported_warns_in_cac_breakeven_ltv(cli, engine):
+    # 2024-12: B, C and F are new (4 customers, MRR 45000), and no pmfin_costs row for the month
+    scenario(engine)
+    res = cli("report", "cac", "--month", "2024-12", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert (doc["cac"], doc["new_customers"]) == (0, 3)
+    assert "warning: no costs imported for 2024-12 (pmfin costs import): CAC counts no sales and marketing cost" in _stderr(res)
+    # the payback uses the gross margin, which has no imported cost of revenue either
+    assert "no costs imported for 2024-12 (pmfin costs import): gross margin counts only payment processing and email delivery" in _stderr(res)
+    assert "no costs imported" not in res.stdout  # warnings go to stderr only
+
+    res = cli("report", "breakeven", "--month", "2024-12", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["fixed_costs"] == 0
+    assert "no costs imported for 2024-12 (pmfin costs import): fixed costs are 0 unless --fixed-costs is given" in _stderr(res)
+    # with --fixed-costs the fixed costs are given, but the variable costs are still only the computed lines
+    res = cli("report", "breakeven", "--month", "2024-12", "--fixed-costs", "100", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    err = _stderr(res)
+    assert "fixed costs are 0" not in err
+    assert "no costs imported for 2024-12 (pmfin costs import): variable costs are only payment processing and email delivery" in err
+
+    res = cli("report", "ltv", "--month", "2024-12")
+    assert res.exit_code == 0, res.stderr
+    assert "no costs imported for 2024-12 (pmfin costs import): gross margin counts only payment processing and email delivery" in _stderr(res)
+
+
+def test_costs_imported_no_costs_warning(cli, engine):
+    scenario(engine)
+    for args in (("cac",), ("breakeven",), ("breakeven", "--fixed-costs", "100"), ("ltv",)):
+        res = cli("report", *args, "--month", "2025-06")
+        assert res.exit_code == 0, res.stderr
+        assert "no costs imported" not in res.stderr, args
+    with engine.connect() as conn:
+        assert gross_margin(conn, JUNE, "usd", SETTINGS).warnings == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from decimal import Decimal
 
@@ -48,6 +49,7 @@ def test_runway_from():
     assert runway_from(None, 100) == (None, "unknown: pass --cash (or set PMFIN_CASH)")
     assert runway_from(1000, 0)[0] is None and runway_from(1000, -5)[1].startswith("not burning cash")
     assert runway_from(1000, 300) == (Decimal("3.33"), "3.33 months at the current burn rate")
+    assert runway_from(-100000, 300) == (None, "already out of cash: the cash balance is negative")
 
 
 def test_summary_cli_json_table_and_cash_from_env(cli, engine):
@@ -88,3 +90,70 @@ def test_summary_missing_tables_exit_2(bare_database_url, pmfin_home):
     res = run("report", "summary", "--month", "2025-06")
     assert res.exit_code == 2
     assert "missing table" in res.stderr and "Traceback" not in res.stderr
+
+
+def _csv_sections(text: str) -> dict[str, list[dict[str, str]]]:
+    sections = {}
+    for block in text.strip().split("\n\n"):
+        title, *lines = block.splitlines()
+        assert title.startswith("# ")
+        sections[title[2:]] = list(csv.DictReader(lines))
+    return sections
+
+
+def test_summary_csv_is_machine_data(cli, engine):
+    scenario(engine, burn_history=True)
+    res = cli("report", "summary", "--month", "2025-06", "--cash", "1000", "--format", "csv")
+    assert res.exit_code == 0, res.stderr
+    assert "$" not in res.stdout and "%" not in res.stdout
+    sections = _csv_sections(res.stdout)
+    assert list(sections) == ["overview 2025-06", "revenue_breakdown", "growth", "cost_structure", "burn", "unit_economics"]
+    overview = {row["metric"]: row for row in sections["overview 2025-06"]}
+    assert list(sections["overview 2025-06"][0]) == ["metric", "value", "currency", "note"]
+    assert overview["mrr"]["value"] == "50000" and overview["mrr"]["currency"] == "usd"
+    assert int(overview["arr"]["value"]) == 600000 and overview["arr"]["currency"] == "usd"
+    assert Decimal(overview["gross_margin"]["value"]) == Decimal("0.85") and overview["gross_margin"]["currency"] == ""
+    assert Decimal(overview["arr_yoy_growth"]["value"]) == Decimal("1.5")
+    assert (overview["customers"]["value"], overview["cash"]["value"]) == ("4", "100000")
+    assert overview["runway_months"]["value"] == "9.37"
+    growth = {row["metric"]: row for row in sections["growth"]}
+    assert (growth["new_mrr"]["value"], growth["new_mrr"]["currency"]) == ("20000", "usd")
+    assert (growth["churned_customers"]["value"], growth["churned_revenue"]["value"]) == ("0", "0")
+    revenue = {row["stream"]: row for row in sections["revenue_breakdown"]}
+    assert (revenue["services"]["net"], revenue["services"]["currency"], revenue["services"]["share"]) == ("30000", "usd", "0.375")
+    costs = {row["category"]: row for row in sections["cost_structure"]}
+    assert (costs["personnel"]["amount"], costs["personnel"]["currency"], costs["personnel"]["kind"]) == ("20000", "usd", "fixed")
+    assert sum(Decimal(row["share"]) for row in sections["cost_structure"]) == 1
+    burn = {row["metric"]: row for row in sections["burn"]}
+    assert (burn["burn_rate"]["value"], burn["burn_rate"]["currency"]) == ("10667", "usd")
+    unit = {row["metric"]: row for row in sections["unit_economics"]}
+    assert (unit["cac"]["value"], unit["cac"]["currency"], unit["payback_months"]["value"]) == ("20000", "usd", "1.88")
+
+
+def test_summary_csv_undefined_values_are_empty_with_a_note(cli):
+    res = cli("report", "summary", "--month", "2025-06", "--format", "csv")
+    assert res.exit_code == 0, res.stderr
+    sections = _csv_sections(res.stdout)
+    overview = {row["metric"]: row for row in sections["overview 2025-06"]}
+    assert overview["gross_margin"]["value"] == "" and overview["runway_months"]["value"] == ""
+    assert overview["runway_months"]["note"] == "unknown: pass --cash (or set PMFIN_CASH)"
+    unit = {row["metric"]: row for row in sections["unit_economics"]}
+    assert unit["cac"]["value"] == "" and unit["cac"]["note"] == "no new customers in 2025-06: CAC is undefined"
+
+
+def test_summary_negative_cash_refused(cli, engine):
+    scenario(engine, burn_history=True)
+    for args, env in ((("--cash", "-100000"), None), ((), {"PMFIN_CASH": "-1"})):
+        res = cli("report", "summary", "--month", "2025-06", *args, env=env)
+        assert res.exit_code == 2, res.stderr
+        assert "--cash must not be negative" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_summary_says_no_costs_imported_once(cli, engine):
+    scenario(engine)  # no costs for 2025-05
+    res = cli("report", "summary", "--month", "2025-05", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    warnings = json.loads(res.stdout)["warnings"]
+    assert [w for w in warnings if "2025-05" in w and "no costs imported" in w] == [
+        "no costs imported for 2025-05: costs are only the computed lines (pmfin costs import)"
+    ]

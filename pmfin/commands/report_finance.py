@@ -357,20 +357,21 @@ def cashflow_cmd(
     --churn and --cost-growth override them. Runway = months before the first month whose ending
     cash is below zero, or "not within the horizon".
     """
-    from pmfin.metrics.cashflow import MAX_MONTHS, cash_flow
+    from pmfin.metrics.cashflow import MAX_GROWTH, MAX_MONTHS, MIN_GROWTH, cash_flow
     from pmfin.money import parse_amount
 
     start = Month.parse(first, flag="--from")
     app = get_app(ctx)
     cur = _currency(ctx, currency)
-    cash = parse_amount(starting_cash, cur, what="--starting-cash", allow_negative=True)
+    # A negative balance is refused: the runway would be "0 month(s)" for cash already gone.
+    cash = parse_amount(starting_cash, cur, what="--starting-cash")
     if not 1 <= months <= MAX_MONTHS:
         from pmfin.errors import UsageError
 
         raise UsageError(f"--months must be between 1 and {MAX_MONTHS}, got {months}")
-    g = _rate(growth, "--growth", minimum=Decimal(-1))
+    g = _rate(growth, "--growth", minimum=MIN_GROWTH, maximum=MAX_GROWTH)
     c = _rate(churn, "--churn", minimum=Decimal(0), maximum=Decimal(1))
-    cg = _rate(cost_growth, "--cost-growth", minimum=Decimal(-1))
+    cg = _rate(cost_growth, "--cost-growth", minimum=MIN_GROWTH, maximum=MAX_GROWTH)
     with app.engine.connect() as conn:
         result = cash_flow(conn, start, months, cur, app.settings, starting_cash=cash, growth=g, churn=c, cost_growth=cg)
     _warn_all(result.warnings)
@@ -426,7 +427,9 @@ def summary_cmd(
     = average net burn (costs − net revenue) of the last 3 months; cash runway = --cash ÷ burn
     rate (unknown without --cash; not limited when the burn rate is ≤ 0). CAC and payback as
     report cac. JSON: one document with the keys overview, revenue_breakdown, growth,
-    cost_structure, burn, unit_economics, warnings.
+    cost_structure, burn, unit_economics, warnings. CSV: one block per section (metric, value,
+    currency, note); money in integer minor units, ratios and months as plain numbers, an
+    undefined value empty with the reason in note. --cash must not be negative.
     """
     from pmfin.metrics.summary import executive_summary
     from pmfin.money import parse_amount
@@ -434,10 +437,14 @@ def summary_cmd(
     m = Month.parse(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
-    balance = parse_amount(cash, cur, what="--cash", allow_negative=True) if cash is not None else None
+    # A negative balance is refused: cash ÷ burn rate would be a negative runway.
+    balance = parse_amount(cash, cur, what="--cash") if cash is not None else None
     with app.engine.connect() as conn:
         s = executive_summary(conn, m, cur, app.settings, cash=balance)
     _warn_all(s.warnings)
+    if fmt is Format.csv:
+        _summary_csv(s)
+        return
     o = s.overview
     overview = [
         {"metric": "MRR", "value": format_money(o.mrr, cur), "trend": _trend(o.mrr_mom_growth, "MoM")},
@@ -474,6 +481,74 @@ def summary_cmd(
         ],
         fmt,
         document=s,
+    )
+
+
+SUMMARY_METRIC_COLUMNS = [Col("metric"), Col("value"), Col("currency"), Col("note")]
+
+
+def _number(value: Decimal | None) -> str | None:
+    """A ratio or a number of months for CSV: fixed-point digits, never 6.3e-05."""
+    return None if value is None else format(value, "f")
+
+
+def _metric(metric: str, value, currency: str = "", note: str | None = None) -> dict:
+    if isinstance(value, Decimal):
+        value = _number(value)
+    return {"metric": metric, "value": value, "currency": currency, "note": note}
+
+
+def _summary_csv(s) -> None:
+    """The summary as machine data: money in integer minor units with its currency, ratios and
+    months as plain numbers; the metric names are the JSON keys. An undefined value is empty,
+    with the reason in ``note``."""
+    cur, o, g, b, u = s.currency, s.overview, s.growth, s.burn, s.unit_economics
+    overview = [
+        _metric("mrr", o.mrr, cur),
+        _metric("mrr_mom_growth", o.mrr_mom_growth),
+        _metric("arr", o.arr, cur),
+        _metric("arr_yoy_growth", o.arr_yoy_growth),
+        _metric("nrr", o.nrr),
+        _metric("gross_margin", o.gross_margin),
+        _metric("customers", o.customers),
+        _metric("cash", o.cash, cur),
+        _metric("runway_months", o.runway_months, note=o.runway),
+    ]
+    growth = [
+        _metric("new_customers", g.new_customers),
+        _metric("new_mrr", g.new_mrr, cur),
+        _metric("reactivation", g.reactivation, cur),
+        _metric("expansion", g.expansion, cur),
+        _metric("contraction", g.contraction, cur),
+        _metric("churned_customers", g.churned_customers),
+        _metric("churned_revenue", g.churned_revenue, cur),
+        _metric("net_new_mrr", g.net_new_mrr, cur),
+    ]
+    span = f"{b.burn_months[0]}…{b.burn_months[-1]}"
+    burn = [
+        _metric("total_burn", b.total_burn, cur, f"all costs of {s.month}"),
+        _metric("revenue", b.revenue, cur, f"net revenue of {s.month}"),
+        _metric("net_burn", b.net_burn, cur, f"{s.month}"),
+        _metric("burn_rate", b.burn_rate, cur, f"average net burn {span}"),
+    ]
+    unit = [
+        _metric("sales_marketing", u.sales_marketing, cur),
+        _metric("new_customers", u.new_customers),
+        _metric("cac", u.cac, cur, u.reason if u.cac is None else None),
+        _metric("payback_months", u.payback_months, note=u.reason if u.payback_months is None else None),
+    ]
+    revenue = [{**vars(r), "share": _number(r.share)} for r in s.revenue_breakdown]
+    costs = [{**vars(c), "share": _number(c.share)} for c in s.cost_structure]
+    render_sections(
+        [
+            (f"overview {s.month}", overview, SUMMARY_METRIC_COLUMNS),
+            ("revenue_breakdown", revenue, [Col("stream"), Col("currency"), Col("net", kind="money"), Col("share", kind="ratio")]),
+            ("growth", growth, SUMMARY_METRIC_COLUMNS),
+            ("cost_structure", costs, [Col("category"), Col("kind"), Col("currency"), Col("amount", kind="money"), Col("share", kind="ratio")]),
+            ("burn", burn, SUMMARY_METRIC_COLUMNS),
+            ("unit_economics", unit, SUMMARY_METRIC_COLUMNS),
+        ],
+        Format.csv,
     )
 
 

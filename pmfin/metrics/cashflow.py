@@ -43,22 +43,27 @@ from pmfin.months import Month
 from pmfin.settings import Settings
 
 MAX_MONTHS = 120
+MIN_GROWTH = Decimal(-1)  # −100% a month: growth and cost growth cannot take away more than everything
+MAX_GROWTH = Decimal(10)  # +1000% a month; beyond that a projection is meaningless (and 11¹²⁰ is already huge)
 
 
 def parse_rate(text: str, flag: str, *, minimum: Decimal | None = None, maximum: Decimal | None = None) -> Decimal:
     """``0.05`` or ``5%`` → Decimal('0.05'); UsageError for anything else or outside the bounds."""
     raw = text.strip()
+    percent = raw.endswith("%")
     try:
-        value = Decimal(raw[:-1].strip()) / 100 if raw.endswith("%") else Decimal(raw)
+        number = Decimal(raw[:-1].strip() if percent else raw)  # exact: no context, no overflow
     except InvalidOperation:
         raise UsageError(f"{flag} must be a rate like 0.05 or 5%, got {text!r}") from None
-    if not value.is_finite():
+    if not number.is_finite():
         raise UsageError(f"{flag} must be a finite rate, got {text!r}")
-    if minimum is not None and value < minimum:
+    scale = 100 if percent else 1
+    # Compare before dividing: "1e999999999%" must be out of range, not a decimal.Overflow.
+    if minimum is not None and number < minimum * scale:
         raise UsageError(f"{flag} must be at least {minimum * 100:g}%, got {text!r}")
-    if maximum is not None and value > maximum:
+    if maximum is not None and number > maximum * scale:
         raise UsageError(f"{flag} must be at most {maximum * 100:g}%, got {text!r}")
-    return value
+    return number / 100 if percent else number
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,11 @@ from pmfin.settings import Settings
 TWO_PLACES = Decimal("0.01")
 
 
+def no_costs_warning(month: object, consequence: str) -> str:
+    """The warning for a month without any pmfin_costs row: its costs are only the computed lines."""
+    return f"no costs imported for {month} (pmfin costs import): {consequence}"
+
+
 class UndefinedMetric(PmfinError):
     """A metric that cannot be computed from this data (e.g. break-even with no contribution margin): exit 2."""
 
@@ -84,8 +89,14 @@ def gross_margin_from(revenue: RevenueReport, costs: MonthCosts) -> GrossMargin:
         gross_profit=revenue.net - cor,
         gross_margin=margin,
         reason=reason,
-        warnings=list(dict.fromkeys([*revenue.warnings, *costs.warnings])),
+        warnings=list(dict.fromkeys([*revenue.warnings, *costs.warnings, *_gm_costs_warning(revenue.month, costs)])),
     )
+
+
+def _gm_costs_warning(month: object, costs: MonthCosts) -> list[str]:
+    if costs.has_imported:
+        return []
+    return [no_costs_warning(month, "gross margin counts only payment processing and email delivery")]
 
 
 def gross_margin(conn: Connection, month: Month, currency: str, settings: Settings) -> GrossMargin:
@@ -217,7 +228,11 @@ def cac_from(m: MonthMetrics, costs: MonthCosts, gm: GrossMargin) -> Cac:
         gross_profit_per_customer=round_minor(profit) if profit is not None else None,
         payback_months=payback,
         reason=reason,
-        warnings=list(dict.fromkeys([*m.warnings, *gm.warnings])),
+        warnings=list(dict.fromkeys([
+            *m.warnings,
+            *gm.warnings,
+            *([] if costs.has_imported else [no_costs_warning(m.month, "CAC counts no sales and marketing cost")]),
+        ])),
     )
 
 
@@ -283,8 +298,18 @@ def breakeven_from(m: MonthMetrics, costs: MonthCosts, fixed_costs: int | None =
         contribution_margin_per_customer=round_minor(Decimal(margin_total) / m.customers),
         breakeven_customers=needed,
         gap=needed - m.customers,
-        warnings=list(dict.fromkeys([*m.warnings, *costs.warnings])),
+        warnings=list(dict.fromkeys([*m.warnings, *costs.warnings, *_breakeven_costs_warning(m, costs, fixed_costs)])),
     )
+
+
+def _breakeven_costs_warning(m: MonthMetrics, costs: MonthCosts, fixed_costs: int | None) -> list[str]:
+    """Without imported costs the fixed costs are 0 (unless --fixed-costs), and with --fixed-costs
+    the variable costs are still only the computed lines."""
+    if costs.has_imported:
+        return []
+    if fixed_costs is None:
+        return [no_costs_warning(m.month, "fixed costs are 0 unless --fixed-costs is given")]
+    return [no_costs_warning(m.month, "variable costs are only payment processing and email delivery")]
 
 
 def breakeven(

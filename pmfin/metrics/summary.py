@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from pmfin.metrics.amounts import ratio
 from pmfin.metrics.costs import month_costs
-from pmfin.metrics.finance import cac_from, gross_margin_from, months_2dp
+from pmfin.metrics.finance import cac_from, gross_margin_from, months_2dp, no_costs_warning
 from pmfin.metrics.mrr import month_series, require_tables
 from pmfin.metrics.retention import nrr_grr
 from pmfin.metrics.revenue import revenue_by_stream
@@ -118,6 +118,8 @@ def runway_from(cash: int | None, burn_rate: int) -> tuple[Decimal | None, str]:
     """Months of runway (two decimals) and the sentence a person reads."""
     if cash is None:
         return None, "unknown: pass --cash (or set PMFIN_CASH)"
+    if cash < 0:  # the CLI refuses a negative --cash; a caller of this function gets no runway
+        return None, "already out of cash: the cash balance is negative"
     if burn_rate <= 0:
         return None, "not burning cash: net burn over the last 3 months is zero or negative"
     months = months_2dp(Decimal(cash) / burn_rate)
@@ -143,8 +145,11 @@ def executive_summary(
     burn_rate = round_minor(Decimal(sum(net_burns)) / len(net_burns))
     runway_months, runway_text = runway_from(cash, burn_rate)
 
+    # The summary says once that the month has no imported costs (below), not once per figure.
+    per_figure = no_costs_warning(month, "")
     warnings = list(dict.fromkeys(
-        [*m.warnings, *retention.warnings, *gm.warnings, *cac.warnings]
+        [*m.warnings, *retention.warnings]
+        + [w for w in [*gm.warnings, *cac.warnings] if not w.startswith(per_figure)]
         + [w for r in revenues for w in r.warnings]
         + [w for c in costs_list for w in c.warnings]
     ))
