@@ -18,6 +18,10 @@ ZERO_DECIMAL = frozenset(
 # Stripe's three-decimal currencies.
 THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
 
+# 10¹⁵ minor units ($10 trillion): far above any real amount, far below bigint's 9.2 × 10¹⁸, so
+# a typo is an error at input instead of an overflow in the database.
+MAX_MINOR = 10**15
+
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
 
 
@@ -73,6 +77,8 @@ def parse_amount(text: str, currency: str, *, what: str = "amount", allow_negati
     if value < 0 and not allow_negative:
         raise UsageError(f"{what} must not be negative, got {text!r}")
     minor = value.scaleb(exponent(currency))
+    if abs(minor) >= MAX_MINOR:
+        raise UsageError(f"{what} is implausibly large ({text!r}); the limit is {MAX_MINOR:.0e} minor units")
     if minor != minor.to_integral_value():
         raise UsageError(
             f"{what} has more decimals than {currency.upper()} allows ({exponent(currency)}): {text!r}"

@@ -26,7 +26,12 @@ class Month:
         m = _MONTH_RE.match(text.strip()) if isinstance(text, str) else None
         if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1:
             raise UsageError(f"{flag} must be YYYY-MM, got {text!r}")
-        return cls(int(m.group(1)), int(m.group(2)))
+        year, month = int(m.group(1)), int(m.group(2))
+        if not (FIRST.year, FIRST.month) <= (year, month) <= (LAST.year, LAST.month):
+            # Far from any business history, and month arithmetic around it (windows, horizons of
+            # up to 120 months) must stay inside the calendar.
+            raise UsageError(f"{flag} must be between {FIRST} and {LAST}, got {text!r}")
+        return cls(year, month)
 
     @classmethod
     def of(cls, instant: dt.date | dt.datetime) -> Month:
@@ -68,6 +73,10 @@ class Month:
     def __sub__(self, other: Month) -> int:
         """Whole months from ``other`` to ``self``."""
         return (self.year * 12 + self.month) - (other.year * 12 + other.month)
+
+
+FIRST = Month(1900, 1)
+LAST = Month(2999, 12)
 
 
 def month_range(first: Month, last: Month) -> list[Month]:

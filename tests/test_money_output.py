@@ -97,3 +97,9 @@ def test_data_is_text_not_markup(capsys):
     render({"name": "[/b]"}, "table", title="tenant [/i]")
     out = capsys.readouterr().out
     assert "[/b]" in out and "tenant [/i]" in out
+
+
+def test_parse_amount_refuses_implausible_amounts():
+    with pytest.raises(UsageError, match="implausibly large"):
+        parse_amount("99999999999999999999999", "usd")
+    assert parse_amount("9999999999999.99", "usd") == 999_999_999_999_999  # just under the limit

@@ -81,9 +81,12 @@ WHERE v0 > 0
 """
 
 
+MAX_WINDOW = 120  # ten years: as far as any other horizon of pmfin
+
+
 def check_window(window: int, flag: str = "--window") -> int:
-    if window < 1:
-        raise UsageError(f"{flag} must be a whole number of months ≥ 1, got {window}")
+    if not 1 <= window <= MAX_WINDOW:
+        raise UsageError(f"{flag} must be a whole number of months from 1 to {MAX_WINDOW}, got {window}")
     return window
 
 
