@@ -86,6 +86,11 @@ def test_report_churn_with_tenants(story_cli):
     assert data["churn"]["logo_churn_rate"] == pytest.approx(1 / 10)
     r = story_cli("report", "churn", "--month", "2025-04", "--tenants")
     assert r.exit_code == 0 and "boundary" in r.stdout and "Churned and contracted tenants" in r.stdout
+    assert data["tenants"][0]["currency"] == "usd"
+    csv_out = story_cli("report", "churn", "--month", "2025-04", "--tenants", "--format", "csv").stdout
+    tenants = csv_out.split("# Churned and contracted tenants\n", 1)[1].splitlines()
+    assert tenants[0] == "tenant_id,name,prev,cur,movement,amount,currency"
+    assert tenants[1].endswith(",boundary,4000,0,churn,4000,usd")
 
 
 def test_report_retention(story_cli):

@@ -204,12 +204,14 @@ def churn_cmd(
     moves = [t for t in mrr_service.tenant_movements(engine, m, cur) if t.movement in ("churn", "contraction")]
     tenant_cols = [Col("tenant_id", "tenant id"), Col("name"), Col("prev", kind="money"), Col("cur", kind="money"),
                    Col("movement"), Col("amount", kind="money")]
+    if fmt is not Format.table:  # for programs, money always has its currency beside it
+        tenant_cols.append(Col("currency"))
     tenant_rows = [dict(vars(t)) for t in moves]
     render_sections(
         [(f"Churn {m}", row, columns), ("Churned and contracted tenants", tenant_rows, tenant_cols)],
         fmt,
         document={"churn": {k: row[k] for k in (c.key for c in columns)},
-                  "tenants": [{k.key: r[k.key] for k in tenant_cols} | {"currency": r["currency"]} for r in tenant_rows]},
+                  "tenants": [{k.key: r[k.key] for k in tenant_cols} for r in tenant_rows]},
     )
 
 
