@@ -55,7 +55,7 @@ _ENV: dict[str, tuple[tuple[str, ...], str | None]] = {
     "app_url": (("PMFIN_APP_URL", "APP_URL", "NEXT_PUBLIC_APP_URL"), "http://localhost:3000"),
     "currency": (("PMFIN_CURRENCY",), "usd"),
     "stripe_fee_percent": (("PMFIN_STRIPE_FEE_PERCENT",), "2.9"),
-    "stripe_fee_fixed_cents": (("PMFIN_STRIPE_FEE_FIXED_CENTS",), "30"),
+    "stripe_fee_fixed": (("PMFIN_STRIPE_FEE_FIXED",), "usd=30,eur=25,gbp=20,cad=30,aud=30,chf=30"),
     "connect_platform_share": (("PMFIN_CONNECT_PLATFORM_SHARE",), "0.23"),
     "email_cost_cents": (("PMFIN_EMAIL_COST_CENTS",), "0.05"),
     "live": (("PMFIN_LIVE",), "false"),
@@ -91,6 +91,19 @@ def _int(name: str, value: str, *, minimum: int = 0) -> int:
     return n
 
 
+def _fee_map(name: str, value: str) -> dict[str, int]:
+    """``usd=30,eur=25`` → {'usd': 30, 'eur': 25}: Stripe's fixed fee per charge, in each
+    currency's minor units (DESIGN §4: "configurable, per currency")."""
+    fees: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        currency, sep, amount = part.partition("=")
+        currency = currency.strip().lower()
+        if not sep or len(currency) != 3 or not currency.isalpha():
+            raise ConfigError(f"{name} must look like usd=30,eur=25 (currency=minor units), got {part!r}")
+        fees[currency] = _int(name, amount.strip())
+    return fees
+
+
 def default_home() -> Path:
     import platformdirs
 
@@ -109,7 +122,7 @@ class Settings:
     app_url: str
     currency: str
     stripe_fee_percent: Decimal
-    stripe_fee_fixed_cents: int
+    stripe_fee_fixed: Mapping[str, int]  # currency → Stripe's fixed fee per card charge, minor units
     connect_platform_share: Decimal
     email_cost_cents: Decimal
     live: bool
@@ -180,13 +193,17 @@ class Settings:
             app_url=(raw["app_url"] or "").rstrip("/"),
             currency=currency,
             stripe_fee_percent=_decimal("PMFIN_STRIPE_FEE_PERCENT", raw["stripe_fee_percent"] or "0"),
-            stripe_fee_fixed_cents=_int("PMFIN_STRIPE_FEE_FIXED_CENTS", raw["stripe_fee_fixed_cents"] or "0"),
+            stripe_fee_fixed=_fee_map("PMFIN_STRIPE_FEE_FIXED", raw["stripe_fee_fixed"] or ""),
             connect_platform_share=share,
             email_cost_cents=_decimal("PMFIN_EMAIL_COST_CENTS", raw["email_cost_cents"] or "0"),
             live=_truthy(raw["live"] or "false"),
             verbose=bool(flags.get("verbose", False)),
             sources=sources,
         )
+
+    def fixed_fee(self, currency: str) -> int | None:
+        """Stripe's fixed fee per card charge in ``currency`` (minor units); None when not configured."""
+        return self.stripe_fee_fixed.get(currency.strip().lower())
 
     def require_stripe_key(self) -> str:
         """The Stripe secret key, after the live-key guard (DESIGN.md §5)."""

@@ -239,3 +239,26 @@ def test_processing_and_email_costs_match_naive_oracle(engine):
             mc = month_costs(conn, Month.parse(m), "usd", SETTINGS)
         assert mc.payment_processing == int(exact.quantize(Decimal(1), rounding="ROUND_HALF_EVEN"))
         assert mc.email_delivery == int((sent[m] * Decimal("0.05")).quantize(Decimal(1), rounding="ROUND_HALF_EVEN"))
+
+
+def test_fixed_stripe_fee_is_per_currency(engine):
+    """DESIGN §4: 2.9 % + 30¢ per card charge, configurable per currency (PMFIN_STRIPE_FEE_FIXED)."""
+    # USD $100.00: 290 + 30 = 320. EUR €100.00: 290 + 25 = 315 (reporting in EUR, no FX needed).
+    # JPY ¥10,000 (zero-decimal): no fixed fee configured → 2.9 % only = 290, and a warning.
+    payment(engine, amount=10000, day="2025-03-02")
+    payment(engine, amount=10000, day="2025-03-02", currency="eur")
+    payment(engine, amount=10000, day="2025-03-02", currency="jpy")
+    settings = Settings.load({}, environ={"PMFIN_STRIPE_FEE_FIXED": "usd=30,eur=25"}, env_file=None)
+    from pmfin.metrics.costs import processing_cost
+
+    with engine.connect() as conn:
+        costs, warnings = processing_cost(conn, Month(2025, 3), settings)
+        eur = month_costs(conn, Month(2025, 3), "eur", settings)
+    assert costs == {"usd": Decimal(320), "eur": Decimal(315), "jpy": Decimal(290)}
+    assert warnings == [
+        "no fixed Stripe fee configured for JPY (PMFIN_STRIPE_FEE_FIXED): 1 charge(s) without a recorded fee "
+        "count only 2.9%"
+    ]
+    # In an EUR report the EUR fee counts, USD and JPY are left out for want of a rate (warned).
+    assert eur.payment_processing == 315
+    assert any("JPY (PMFIN_STRIPE_FEE_FIXED)" in w for w in eur.warnings)

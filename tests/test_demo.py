@@ -32,7 +32,7 @@ def demo(pg_base_url, tmp_path_factory):
     env_file = home / "empty.env"
     env_file.write_text("")
     run = make_cli({"DATABASE_URL": url, "PMFIN_HOME": str(home), "PMFIN_ENV_FILE": str(env_file),
-                    "PMFIN_STRIPE_FEE_PERCENT": None, "PMFIN_STRIPE_FEE_FIXED_CENTS": None,
+                    "PMFIN_STRIPE_FEE_PERCENT": None, "PMFIN_STRIPE_FEE_FIXED": None,
                     "PMFIN_CONNECT_PLATFORM_SHARE": None, "PMFIN_CURRENCY": None})
     result = run("demo", *SMALL, "--format", "json")
     assert result.exit_code == 0, result.output
@@ -222,29 +222,31 @@ def test_connect_charges_carry_the_stripe_fee_and_the_platform_share():
     Stripe's 2.9 % + 30¢ = $2.90 + $0.30 = $3.20 and leaves $19.80 (DESIGN.md §4)."""
     from pmfin.demo.generator import Generator, Options
 
-    g = Generator(Options(1, 2, 1, Month(2025, 1), Decimal("2.9"), 30, Decimal("0.23")))
-    assert g.fee(10_000) == 320
+    g = Generator(Options(1, 2, 1, Month(2025, 1), Decimal("2.9"), {"usd": 30, "eur": 25}, Decimal("0.23")))
+    assert g.fee(10_000, "usd") == 320
     # 2.9 % of $12.50 = 36.25¢ → 36 (half-even), + 30 = 66
-    assert g.fee(1_250) == 66
+    assert g.fee(1_250, "usd") == 66
+    # the fixed part is per currency: 2.9 % of €100 = 290 + 25 = 315
+    assert g.fee(10_000, "eur") == 315
 
 
 def test_connect_fees_in_the_database_follow_the_settings(demo):
     engine, _, _ = demo
     rows = q(engine, "SELECT p.amount_cents, p.fee_cents, p.application_fee_cents, p.status, p.stripe_account_id, "
-                     "c.stripe_account_id FROM payments p JOIN tenant_config c ON c.tenant_id = p.tenant_id "
+                     "c.stripe_account_id, p.currency FROM payments p JOIN tenant_config c ON c.tenant_id = p.tenant_id "
                      "WHERE p.revenue_stream = 'connect'")
     assert len(rows) > 50
 
     def half_even(x: Decimal) -> int:
         return int(x.to_integral_value(rounding=ROUND_HALF_EVEN))
 
-    for amount, fee, app_fee, status, account, tenant_account in rows:
+    for amount, fee, app_fee, status, account, tenant_account, currency in rows:
         assert account == tenant_account and account.startswith("acct_")
         if status == "failed":
             assert fee is None and app_fee is None
             continue
         assert app_fee == half_even(Decimal(amount) * Decimal("0.23"))
-        assert fee == half_even(Decimal(amount) * Decimal("0.029")) + 30
+        assert fee == half_even(Decimal(amount) * Decimal("0.029")) + {"usd": 30, "eur": 25}[currency]
     # only Connect charges have an application fee and a connected account
     assert one(engine, "SELECT count(*) FROM payments WHERE revenue_stream <> 'connect' "
                        "AND (application_fee_cents IS NOT NULL OR stripe_account_id IS NOT NULL)") == 0
@@ -252,7 +254,7 @@ def test_connect_fees_in_the_database_follow_the_settings(demo):
 
 def test_connect_share_comes_from_the_settings(database_url, pmfin_home):
     run = make_cli({"DATABASE_URL": database_url, "PMFIN_HOME": str(pmfin_home),
-                    "PMFIN_CONNECT_PLATFORM_SHARE": "0.10", "PMFIN_STRIPE_FEE_FIXED_CENTS": "25"})
+                    "PMFIN_CONNECT_PLATFORM_SHARE": "0.10", "PMFIN_STRIPE_FEE_FIXED": "usd=25,eur=25"})
     result = run("demo", "--tenants", "60", "--months", "6", "--seed", "3", "--end", "2025-06", "--format", "json")
     assert result.exit_code == 0, result.output
     eng = create_engine(normalize(database_url))

@@ -51,7 +51,8 @@ def test_defaults(tmp_path):
     assert s.database_url is None
     assert s.home == tmp_path
     assert s.currency == "usd"
-    assert s.stripe_fee_percent == Decimal("2.9") and s.stripe_fee_fixed_cents == 30
+    assert s.stripe_fee_percent == Decimal("2.9") and s.fixed_fee("usd") == 30 and s.fixed_fee("EUR") == 25
+    assert s.fixed_fee("jpy") is None
     assert s.connect_platform_share == Decimal("0.23")
     assert s.live is False
 
@@ -61,7 +62,8 @@ def test_defaults(tmp_path):
     [
         ("PMFIN_CURRENCY", "dollars", "3-letter ISO currency"),
         ("PMFIN_STRIPE_FEE_PERCENT", "abc", "must be a number"),
-        ("PMFIN_STRIPE_FEE_FIXED_CENTS", "1.5", "whole number"),
+        ("PMFIN_STRIPE_FEE_FIXED", "usd=1.5", "whole number"),
+        ("PMFIN_STRIPE_FEE_FIXED", "usd:30", "must look like usd=30,eur=25"),
         ("PMFIN_CONNECT_PLATFORM_SHARE", "1.5", "between 0 and 1"),
         ("PMFIN_LIVE", "maybe", "true/false"),
     ],

@@ -132,7 +132,7 @@ def costs_cmd(
     Imported costs come from pmfin_costs (pmfin costs import). Two variable lines are computed:
     payment_processing = Σ payments.fee_cents of the month's payments, and for a captured charge
     (succeeded, refunded, partially refunded, disputed) without a recorded fee the fee model
-    PMFIN_STRIPE_FEE_PERCENT % × amount + PMFIN_STRIPE_FEE_FIXED_CENTS (rounded once);
+    PMFIN_STRIPE_FEE_PERCENT % × amount + the fixed fee of the charge's currency (PMFIN_STRIPE_FEE_FIXED; rounded once);
     email_delivery = emails with sent_at in the month × PMFIN_EMAIL_COST_CENTS (rounded once).
     The trend shows fixed, variable and total costs of the --trend months ending with --month,
     with the change of the total against the month before.

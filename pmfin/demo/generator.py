@@ -27,7 +27,7 @@ import calendar
 import datetime as dt
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -58,7 +58,7 @@ class Options:
     seed: int
     end: Month
     stripe_fee_percent: Decimal
-    stripe_fee_fixed_cents: int
+    stripe_fee_fixed: Mapping[str, int]  # currency → fixed fee per charge (minor units)
     connect_platform_share: Decimal
     emails_per_campaign: int = 20  # average for a professional tenant; see EMAIL_WEIGHT
 
@@ -194,9 +194,11 @@ class Generator:
             t = not_before + dt.timedelta(seconds=1 + self.rng.randrange(int(span) - 1 or 1))
         return t
 
-    def fee(self, amount: int) -> int:
-        """Stripe's processing fee as the app records it: percent of the charge + fixed, rounded once."""
-        return round_minor(Decimal(amount) * self.o.stripe_fee_percent / 100) + self.o.stripe_fee_fixed_cents
+    def fee(self, amount: int, currency: str) -> int:
+        """Stripe's processing fee as the app records it: percent of the charge + the currency's fixed
+        fee, rounded once."""
+        fixed = self.o.stripe_fee_fixed.get(currency, 0)
+        return round_minor(Decimal(amount) * self.o.stripe_fee_percent / 100) + fixed
 
     def _fx_path(self) -> list[Decimal]:
         rng = random.Random(self.o.seed * 7919 + 17)  # own stream: FX must not shift tenant decisions
@@ -601,7 +603,8 @@ class Tenant:
     def charge(self, stream: str, when: dt.datetime, amount: int, *, invoice: str | None = None,
                oneoff_idx: int | None = None) -> None:
         status, refunded = self.succeeded_status(amount)
-        self.payment(stream, when, amount, status, invoice=invoice, refunded=refunded, fee=self.g.fee(amount))
+        self.payment(stream, when, amount, status, invoice=invoice, refunded=refunded,
+                     fee=self.g.fee(amount, self.currency))
         if oneoff_idx is not None:
             self.g.oneoff_usd[oneoff_idx] += self.to_usd(amount, oneoff_idx)
 
@@ -612,7 +615,8 @@ class Tenant:
             return
         status, refunded = self.succeeded_status(amount)
         app_fee = round_minor(Decimal(amount) * g.o.connect_platform_share)
-        self.payment("connect", when, amount, status, refunded=refunded, fee=g.fee(amount), app_fee=app_fee,
+        self.payment("connect", when, amount, status, refunded=refunded, fee=g.fee(amount, self.currency),
+                     app_fee=app_fee,
                      account=self.account_id)
 
     def to_usd(self, amount: int, idx: int) -> int:

@@ -129,7 +129,7 @@ def run_demo(
                     seed=request.seed,
                     end=request.end,
                     stripe_fee_percent=settings.stripe_fee_percent,
-                    stripe_fee_fixed_cents=settings.stripe_fee_fixed_cents,
+                    stripe_fee_fixed=settings.stripe_fee_fixed,
                     connect_platform_share=settings.connect_platform_share,
                 )
             )

@@ -9,7 +9,7 @@ Definitions (README "Finance metrics"):
   projection as capital expenditure.
 - **Payment processing** (variable, computed) = Σ ``payments.fee_cents`` of the payments created in
   the month; for a captured charge (succeeded, refunded, partially refunded, disputed) without a
-  recorded fee, the fee model ``stripe_fee_percent`` % × amount + ``stripe_fee_fixed_cents``. Stripe
+  recorded fee, the fee model ``stripe_fee_percent`` % × amount + the currency's fixed fee. Stripe
   keeps its fee when a charge is refunded, so refunded charges still cost it. Summed exactly,
   rounded once per currency.
 - **Email delivery** (variable, computed) = emails with ``sent_at`` in the month ×
@@ -366,7 +366,7 @@ def month_costs(conn: Connection, month: Month, currency: str, settings: Setting
         if converted is not None:
             by_line[(category, kind)] = by_line.get((category, kind), Decimal(0)) + converted
 
-    processing = processing_cost(conn, month, settings)
+    processing, fee_warnings = processing_cost(conn, month, settings)
     proc_total = Decimal(0)
     for cur, exact in processing.items():
         converted = fx.convert(exact, cur, what="payment processing fees")
@@ -384,7 +384,7 @@ def month_costs(conn: Connection, month: Month, currency: str, settings: Setting
     order = {c: i for i, c in enumerate(FIXED_CATEGORIES + VARIABLE_CATEGORIES + COMPUTED)}
     amounts.sort(key=lambda a: (a[1] != "fixed", order.get(a[0], len(order)), a[0]))
     lines = [CostLine(cat, kind, amount, ratio(amount, total), computed) for cat, kind, amount, computed in amounts]
-    warnings = list(fx.warnings)
+    warnings = [*fx.warnings, *fee_warnings]
     if "pmfin_costs" in missing_own_tables(conn):
         warnings.append("pmfin's own tables are missing here (run `pmfin db init`): no imported costs are counted")
     return MonthCosts(
@@ -393,29 +393,44 @@ def month_costs(conn: Connection, month: Month, currency: str, settings: Setting
     )
 
 
-def processing_cost(conn: Connection, month: Month, settings: Settings) -> dict[str, Decimal]:
-    """Exact payment-processing cost in minor units per payment currency (not yet rounded)."""
+def processing_cost(conn: Connection, month: Month, settings: Settings) -> tuple[dict[str, Decimal], list[str]]:
+    """Exact payment-processing cost in minor units per payment currency (not yet rounded), and
+    warnings. A charge without a recorded fee costs the fee model: ``stripe_fee_percent`` % of
+    the amount + the fixed fee of its own currency (``PMFIN_STRIPE_FEE_FIXED``); a currency with
+    no fixed fee configured gets the percentage only, and a warning says so."""
     rows = conn.execute(
         text(
             """
             SELECT currency,
                    coalesce(sum(fee_cents), 0) AS recorded,
-                   coalesce(sum(CASE WHEN fee_cents IS NULL AND status = ANY(:captured)
-                                     THEN amount_cents * :pct / 100 + :fixed END), 0) AS modelled
+                   coalesce(sum(amount_cents) FILTER (WHERE fee_cents IS NULL AND status = ANY(:captured)), 0)
+                       AS modelled_amount,
+                   count(*) FILTER (WHERE fee_cents IS NULL AND status = ANY(:captured)) AS modelled_charges
             FROM payments
             WHERE created_at >= :start AND created_at < :end
             GROUP BY currency
             """
         ),
-        {
-            "captured": list(CAPTURED_STATUSES),
-            "pct": settings.stripe_fee_percent,
-            "fixed": settings.stripe_fee_fixed_cents,
-            "start": month.start,
-            "end": month.end,
-        },
+        {"captured": list(CAPTURED_STATUSES), "start": month.start, "end": month.end},
     ).all()
-    return {cur.strip(): Decimal(recorded) + Decimal(modelled) for cur, recorded, modelled in rows if recorded or modelled}
+    costs: dict[str, Decimal] = {}
+    warnings: list[str] = []
+    for cur, recorded, modelled_amount, modelled_charges in rows:
+        cur = cur.strip().lower()
+        fixed = settings.fixed_fee(cur)
+        if modelled_charges and fixed is None:
+            warnings.append(
+                f"no fixed Stripe fee configured for {cur.upper()} (PMFIN_STRIPE_FEE_FIXED): "
+                f"{modelled_charges} charge(s) without a recorded fee count only {settings.stripe_fee_percent}%"
+            )
+        exact = (
+            Decimal(recorded)
+            + Decimal(modelled_amount) * settings.stripe_fee_percent / 100
+            + modelled_charges * (fixed or 0)
+        )
+        if exact:
+            costs[cur] = exact
+    return costs, warnings
 
 
 def emails_sent(conn: Connection, month: Month) -> int:
