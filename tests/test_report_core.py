@@ -127,6 +127,12 @@ def test_currency_flag_and_fx_warning(engine, cli):
     assert json.loads(r.stdout)["mrr"] == 10_000 and json.loads(r.stdout)["currency"] == "eur"
     r = cli("report", "mrr", "--month", "2025-01", "--format", "json", env={"PMFIN_CURRENCY": "eur"})
     assert json.loads(r.stdout)["currency"] == "eur"
+    # A year without EUR rates: the first three months are named, the other nine summed up.
+    r = cli("report", "movements", "--from", "2025-01", "--to", "2025-12", "--format", "json")
+    lines = [" ".join(line.split()) for line in r.stderr.strip().split("warning: ") if line.strip()]
+    assert [line[:36] for line in lines[:3]] == [f"no FX rate EUR→USD for 2025-0{m}: left" for m in (1, 2, 3)]
+    assert lines[3].startswith("no FX rate EUR→USD for 9 more month(s), 2025-04 … 2025-12: their amounts are left out")
+    assert len(lines) == 4
 
 
 @pytest.mark.parametrize(

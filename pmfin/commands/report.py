@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -93,9 +94,26 @@ def _span(first: str | None, last: str | None) -> tuple[Month, Month]:
     return frm, to
 
 
+_MISSING_RATE = re.compile(r"^no FX rate (\S+) for (\d{4}-\d{2}):")
+_SHOWN_PER_PAIR = 3
+
+
 def _warn_all(warnings: list[str]) -> None:
+    """Each warning once; a currency pair missing its rate for many months is shown for the first
+    few and then summed up in one line, so a year of movements does not print a page of them."""
+    hidden: dict[str, list[str]] = {}
+    shown: dict[str, int] = {}
     for w in dict.fromkeys(warnings):
+        m = _MISSING_RATE.match(w)
+        if m and shown.get(m.group(1), 0) >= _SHOWN_PER_PAIR:
+            hidden.setdefault(m.group(1), []).append(m.group(2))
+            continue
+        if m:
+            shown[m.group(1)] = shown.get(m.group(1), 0) + 1
         warn(w)
+    for pair, months in hidden.items():
+        warn(f"no FX rate {pair} for {len(months)} more month(s), {months[0]} … {months[-1]}: "
+             "their amounts are left out too (import rates with `pmfin fx import`)")
 
 
 @app.command("mrr", epilog=DEFINITIONS)
