@@ -108,6 +108,37 @@ def test_rerun_after_a_lost_commit_gets_the_same_account(cli, engine, stripe_fak
     assert len(stripe_fake.accounts.all()) == 1
 
 
+def test_storing_fails_after_stripe_created_the_account(cli, engine, stripe_fake, stripe_env):
+    """The database refuses the write after Stripe answered: one line that names the account, and
+    the rerun stores that same account (no second one)."""
+    tenant = add_tenant(engine)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'tenant_config is read-only today'; END $$"))
+        conn.execute(text("CREATE TRIGGER refuse BEFORE UPDATE ON tenant_config FOR EACH ROW EXECUTE FUNCTION refuse()"))
+    line = one_line_error(cli("connect", "create", "--tenant", tenant, env=stripe_env))
+    (created,) = [a["id"] for a in stripe_fake.accounts.all()]
+    assert f"Stripe created account {created} for tenant {tenant}, but storing it failed" in line
+    assert "tenant_config is read-only today" in line and "within 24 hours" in line
+    assert stored_account(engine, tenant) is None
+    with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER refuse ON tenant_config"))
+    again = as_json(cli("connect", "create", "--tenant", tenant, "-f", "json", env=stripe_env))
+    assert again["stripe_account_id"] == created == stored_account(engine, tenant)
+    assert len(stripe_fake.accounts.all()) == 1
+
+
+def test_any_other_database_refusal_is_one_line(cli, engine, stripe_env):
+    with engine.begin() as conn:
+        conn.execute(text("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                          "$$ BEGIN RAISE EXCEPTION 'no writes to system_config'; END $$"))
+        conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON system_config "
+                          "FOR EACH ROW EXECUTE FUNCTION refuse()"))
+    line = one_line_error(cli("connect", "platform", "--set", "acct_1Platform0000000", env=stripe_env))
+    assert line == "error: database error: no writes to system_config"
+
+
 def test_rerun_with_other_parameters_is_explained(cli, engine, stripe_fake, stripe_env):
     tenant = add_tenant(engine)
     cli("connect", "create", "--tenant", tenant, "--email", "a@x.example", env=stripe_env)
@@ -313,7 +344,8 @@ def test_status_through_onboarding(cli, engine, stripe_fake, stripe_env):
 def test_status_of_an_account_stripe_does_not_know(cli, engine, stripe_fake, stripe_env):
     tenant = add_tenant(engine, account="acct_1Gone00000000000")
     line = one_line_error(cli("connect", "status", "--tenant", tenant, env=stripe_env))
-    assert "No such account: 'acct_1Gone00000000000'" in line
+    assert "Stripe no longer gives access to that account (deleted, or its access was revoked)" in line
+    assert "API key" not in line  # not the key's fault
 
 
 # -- sync and status --all ---------------------------------------------------------------------
@@ -376,7 +408,7 @@ def test_sync_reports_accounts_it_could_not_read(cli, engine, stripe_fake, strip
     out = json.loads(result.stdout)
     assert out["total"] == 3 and len(out["synced"]) == 2
     assert [f["tenant_id"] for f in out["failed"]] == [gone]
-    assert "No such account" in out["failed"][0]["error"]
+    assert "Stripe no longer gives access to that account" in out["failed"][0]["error"]
     assert "1 of 3 accounts could not be synced" in result.stderr
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM pmfin_connect_accounts")).scalar() == len(good)

@@ -174,11 +174,17 @@ def test_translation_of_stripe_errors(stripe_fake, stripe_client):
 
 def test_errors_context_manager(stripe_fake, stripe_client):
     with pytest.raises(StripeRequestError) as exc:
+        with stripe_client.errors("link acct_x"):
+            stripe_client.v1.account_links.create({"account": "acct_x", "type": "account_onboarding"})
+    assert exc.value.code == "resource_missing" and exc.value.param == "account"
+    assert exc.value.request_id.startswith("req_")
+    assert str(exc.value).startswith("could not link acct_x: Stripe refused the request [account]: No such account")
+    # 403 account_invalid (a deleted or revoked connected account) is about that account, not the key
+    with pytest.raises(StripeRequestError) as gone:
         with stripe_client.errors("retrieve acct_x"):
             stripe_client.v1.accounts.retrieve("acct_x")
-    assert exc.value.code == "resource_missing" and exc.value.param == "id"
-    assert exc.value.request_id.startswith("req_")
-    assert str(exc.value).startswith("could not retrieve acct_x: Stripe refused the request [id]: No such account")
+    assert gone.value.code == "account_invalid"
+    assert "Stripe no longer gives access to that account" in str(gone.value) and "key" not in str(gone.value)
 
 
 def test_connection_refused(stripe_fake):

@@ -84,19 +84,22 @@ def test_missing_and_invalid_params_are_stripe_errors(stripe_fake, stripe_client
     with pytest.raises(stripe.InvalidRequestError) as bad_country:
         create(stripe_client, country="XX")
     assert bad_country.value.param == "country"
-    with pytest.raises(stripe.InvalidRequestError) as not_found:
+    # A connected account the platform cannot reach is 403 account_invalid at Stripe (PermissionError).
+    with pytest.raises(stripe.PermissionError) as not_found:
         stripe_client.v1.accounts.retrieve("acct_doesnotexist")
-    assert not_found.value.http_status == 404 and not_found.value.request_id.startswith("req_")
+    assert not_found.value.http_status == 403 and not_found.value.request_id.startswith("req_")
+    assert not_found.value.error.code == "account_invalid"
 
 
 def test_error_body_is_stripe_shaped(stripe_fake):
-    r = requests.get(stripe_fake.url + "/v1/accounts/acct_x", headers={"Authorization": f"Bearer {TEST_KEY}"}, timeout=5)
-    assert r.status_code == 404 and r.headers["Request-Id"].startswith("req_")
+    r = requests.post(stripe_fake.url + "/v1/account_links", data={"account": "acct_x", "type": "account_onboarding"},
+                      headers={"Authorization": f"Bearer {TEST_KEY}"}, timeout=5)
+    assert r.status_code == 400 and r.headers["Request-Id"].startswith("req_")
     assert r.json() == {
         "error": {
             "type": "invalid_request_error",
             "code": "resource_missing",
-            "param": "id",
+            "param": "account",
             "message": "No such account: 'acct_x'",
         }
     }

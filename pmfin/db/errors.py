@@ -29,6 +29,6 @@ def translate(exc: BaseException) -> PmfinError | None:
         return DatabaseError(f"a value in the database is out of range: {first}", detail=str(exc))
     if sqlstate in ("42501",):  # insufficient_privilege
         return DatabaseError(f"permission denied: {first}", detail=str(exc))
-    if isinstance(exc, sa_exc.OperationalError):
-        return DatabaseError(f"database error: {first}", detail=str(exc))
-    return None
+    # Anything else the database refused (a constraint, a trigger, a read-only role): one line,
+    # the database's own words; --verbose shows the statement.
+    return DatabaseError(f"database error: {first}", detail=str(exc))

@@ -154,7 +154,8 @@ def build_client(settings: Settings, *, backoff_initial: float = BACKOFF_INITIAL
     key = settings.require_stripe_key()
     mode = key_mode(key)
     rate = settings.stripe_rate if settings.stripe_rate is not None else DEFAULT_RATE[mode]
-    limiter = RateLimiter(rate)
+    # burst 1: at most `rate` requests in any second, the first one included (Stripe counts per second)
+    limiter = RateLimiter(rate, burst=1)
     timeout = float(settings.stripe_timeout)
     if timeout <= 0:
         raise ConfigError(f"PMFIN_STRIPE_TIMEOUT must be positive, got {settings.stripe_timeout}")
@@ -204,6 +205,11 @@ def _request_suffix(err: stripe.StripeError) -> str:
     return f" (request {err.request_id})" if getattr(err, "request_id", None) else ""
 
 
+def _code(err: stripe.StripeError) -> str | None:
+    """The error's code; the SDK sets ``err.code`` only for some classes (not PermissionError)."""
+    return err.code or (getattr(err.error, "code", None) if err.error else None)
+
+
 def _stripe_message(err: stripe.StripeError) -> str:
     message = (err.user_message or "").strip() or type(err).__name__
     return message.splitlines()[0]
@@ -220,12 +226,21 @@ def translate_error(err: stripe.StripeError, what: str, client: PmfinStripeClien
             f"Stripe rejected the {mode}-mode API key {masked} while trying to {what}: check STRIPE_API_KEY",
             detail=f"HTTP {err.http_status}{suffix}",
         )
+    if isinstance(err, stripe.PermissionError) and _code(err) == "account_invalid":
+        # One connected account the platform can no longer reach (deleted, access revoked): an
+        # error about that item, not about the key.
+        return StripeRequestError(
+            f"could not {what}: Stripe no longer gives access to that account (deleted, or its "
+            f"access was revoked){suffix}",
+            code="account_invalid", request_id=err.request_id,
+        )
     if isinstance(err, stripe.PermissionError):
         return ConfigError(f"the {mode}-mode API key {masked} may not {what}: {_stripe_message(err)}{suffix}")
     if isinstance(err, stripe.IdempotencyError):
         return StripeRequestError(
             f"could not {what}: an earlier request with the same idempotency key used different "
-            f"parameters; rerun with the same options as before (Stripe forgets keys after 24 hours){suffix}",
+            "parameters (other flags, or the tenant's billing email or country changed since); rerun as "
+            f"before, or wait until Stripe forgets the key after 24 hours{suffix}",
             code="idempotency_error",
             request_id=err.request_id,
         )

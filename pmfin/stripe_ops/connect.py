@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Connection, Engine
 
-from pmfin.errors import UsageError
+from pmfin.errors import DatabaseError, UsageError
 from pmfin.stripe_ops.client import PmfinStripeClient, StripeRequestError, StripeUnavailable, idempotency_key
 
 BILLING_PATH = "/dashboard/settings/billing"
@@ -245,13 +246,28 @@ def create_account(
             params["country"] = country
         with client.errors(f"create the Connect account of tenant {tenant_id}"):
             account = _plain(client.v1.accounts.create(params, {"idempotency_key": key}))
-        conn.execute(
-            text("UPDATE tenant_config SET stripe_account_id = :a, updated = now() WHERE tenant_id = :t"),
-            {"a": account["id"], "t": tenant_id},
-        )
-        status = status_from_account(tenant_id, name, account, _now())
-        _store(conn, status, account)
+        try:
+            conn.execute(
+                text("UPDATE tenant_config SET stripe_account_id = :a, updated = now() WHERE tenant_id = :t"),
+                {"a": account["id"], "t": tenant_id},
+            )
+            status = status_from_account(tenant_id, name, account, _now())
+            _store(conn, status, account)
+            conn.commit()
+        except DBAPIError as exc:
+            # Stripe has the account; say which, so nobody creates a second one by hand.
+            raise DatabaseError(
+                f"Stripe created account {account['id']} for tenant {tenant_id}, but storing it failed "
+                f"({_first_line(exc)}); rerun `pmfin connect create --tenant {tenant_id}` within 24 hours "
+                f"(idempotency key {key}) and it stores the same account",
+                detail=str(exc),
+            ) from None
     return CreateResult(**vars(status), created=True, idempotency_key=key)
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
 
 
 def _connected_account(conn: Connection, tenant_id: uuid.UUID) -> tuple[str | None, str | None]:

@@ -98,6 +98,16 @@ def create_account(req: FakeRequest) -> dict:
 def _connected(req: FakeRequest, account_id: str, *, param: str | None = None) -> dict:
     if req.stripe_account not in (None, account_id):
         raise StripeApiError(403, "invalid_request_error", "Only the platform can manage other connected accounts.")
+    if param is None and req.store.get("account", account_id) is None:
+        # Stripe answers a connected account the platform cannot reach — deleted, or its access
+        # revoked — with 403 account_invalid, not 404 (the SDK raises PermissionError).
+        raise StripeApiError(
+            403,
+            "invalid_request_error",
+            f"The provided key does not have access to account '{account_id}' (or that account does not "
+            "exist). Application access may have been revoked.",
+            code="account_invalid",
+        )
     return req.store.require("account", account_id, param=param)
 
 
