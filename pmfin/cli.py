@@ -77,7 +77,8 @@ class PmfinGroup(TyperGroup):
 app = typer.Typer(
     cls=PmfinGroup,
     name="pmfin",
-    help="Finance operations for PenguinMails: Stripe Connect, dunning, reconciliation and revenue metrics.\n\n"
+    help="Finance operations for PenguinMails: revenue metrics and reports from the platform's Postgres, "
+    "Stripe Connect accounts, and a realistic demo history.\n\n"
     "Exit codes: 0 success · 1 the command found problems · 2 bad input or configuration.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

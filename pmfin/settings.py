@@ -59,6 +59,7 @@ _ENV: dict[str, tuple[tuple[str, ...], str | None]] = {
     "connect_platform_share": (("PMFIN_CONNECT_PLATFORM_SHARE",), "0.23"),
     "email_cost_cents": (("PMFIN_EMAIL_COST_CENTS",), "0.05"),
     "live": (("PMFIN_LIVE",), "false"),
+    "cash": (("PMFIN_CASH",), None),
 }
 
 
@@ -126,6 +127,7 @@ class Settings:
     connect_platform_share: Decimal
     email_cost_cents: Decimal
     live: bool
+    cash: str | None = None  # cash balance now, major units as typed (parsed in the report's currency)
     verbose: bool = False
     sources: Mapping[str, str] | None = None  # setting → where it came from (flag/env NAME/.env)
 
@@ -197,6 +199,7 @@ class Settings:
             connect_platform_share=share,
             email_cost_cents=_decimal("PMFIN_EMAIL_COST_CENTS", raw["email_cost_cents"] or "0"),
             live=_truthy(raw["live"] or "false"),
+            cash=raw["cash"] or None,
             verbose=bool(flags.get("verbose", False)),
             sources=sources,
         )

@@ -53,7 +53,8 @@ def one(engine, sql, **params):
 
 def test_json_document_counts_what_is_in_the_database(demo):
     engine, doc, _ = demo
-    assert set(doc) == {"history", "written", "summary"}
+    assert set(doc) == {"history", "written", "kept", "summary"}
+    assert doc["kept"] == {}  # a fresh database: nothing existed to keep
     assert doc["history"] == {"seed": 7, "tenants": 120, "months": 14, "from": "2024-05", "to": "2025-06",
                               "replaced_previous_demo": False}
     for table in ("tenants", "tenant_config", "tenant_users", "subscriptions", "subscription_addons", "payments",

@@ -143,10 +143,10 @@ def test_summary_csv_undefined_values_are_empty_with_a_note(cli):
 
 def test_summary_negative_cash_refused(cli, engine):
     scenario(engine, burn_history=True)
-    for args, env in ((("--cash", "-100000"), None), ((), {"PMFIN_CASH": "-1"})):
+    for args, env, name in ((("--cash", "-100000"), None, "--cash"), ((), {"PMFIN_CASH": "-1"}, "PMFIN_CASH")):
         res = cli("report", "summary", "--month", "2025-06", *args, env=env)
         assert res.exit_code == 2, res.stderr
-        assert "--cash must not be negative" in res.stderr and "Traceback" not in res.stderr
+        assert f"{name} must not be negative" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_summary_says_no_costs_imported_once(cli, engine):
@@ -157,3 +157,17 @@ def test_summary_says_no_costs_imported_once(cli, engine):
     assert [w for w in warnings if "2025-05" in w and "no costs imported" in w] == [
         "no costs imported for 2025-05: costs are only the computed lines (pmfin costs import)"
     ]
+
+
+def test_cash_from_an_env_file_and_month_default(cli, tmp_path):
+    """PMFIN_CASH follows the settings rule (flags, environment, .env), and --month defaults to the
+    last complete month as in every report."""
+    env_file = tmp_path / "pmfin.env"
+    env_file.write_text("PMFIN_CASH=-5\n")
+    r = cli("--env-file", str(env_file), "report", "summary", "--format", "json")
+    assert r.exit_code == 2 and "PMFIN_CASH must not be negative" in r.stderr  # read from the .env
+    env_file.write_text("PMFIN_CASH=250000\n")
+    r = cli("--env-file", str(env_file), "report", "summary", "--format", "json")
+    assert r.exit_code == 0, r.output
+    for command in ("ltv", "cac", "revenue", "costs"):
+        assert cli("report", command, "--format", "json").exit_code == 0, command

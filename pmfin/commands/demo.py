@@ -114,7 +114,8 @@ def register(app: typer.Typer) -> None:
             "replaced_previous_demo": bool(result.replaced),
         }
         if fmt is Format.json:
-            render({"history": history, "written": result.written, "summary": summary}, fmt)
+            # "kept": rows that already existed (plans, add-ons, costs, FX rates) and were not overwritten
+            render({"history": history, "written": result.written, "kept": result.skipped, "summary": summary}, fmt)
             return
         if fmt is Format.table:
             note(f"demo history {request.first} … {end_month}: {tenants:,} tenants, {months} months, seed {seed}")

@@ -17,7 +17,7 @@ from pmfin.months import Month
 from pmfin.output import Col, Format, FormatOption, note, render, render_sections, warn
 
 DEFINITIONS = """\
-Definitions (DESIGN.md §3; choices as ChartMogul / Stripe Billing analytics make them):
+Definitions (the PenguinMails metric contract; choices as ChartMogul / Stripe Billing analytics make them):
 a subscription or add-on row counts at the end of month M when it started before M ended,
 had not ended (a row ending exactly at the first instant of M+1 still counts for M), and was
 not in a trial (a trial ending exactly at M's end is still a trial). Status does not matter:

@@ -15,7 +15,17 @@ from pmfin.money import format_money
 from pmfin.months import Month
 from pmfin.output import Col, Format, FormatOption, render, render_sections, warn
 
-MonthOption = Annotated[str, typer.Option("--month", "-m", help="The month (YYYY-MM, UTC).", show_default=False)]
+MonthOption = Annotated[
+    Optional[str],
+    typer.Option("--month", "-m", help="The month (YYYY-MM, UTC). Default: the last complete month.", show_default=False),
+]
+
+
+def _month(text: str | None) -> Month:
+    """--month, or the last complete month (as every `pmfin report` command)."""
+    from pmfin.metrics.mrr import default_month
+
+    return Month.parse(text) if text is not None else default_month()
 CurrencyOption = Annotated[
     Optional[str],
     typer.Option(
@@ -69,7 +79,7 @@ REVENUE_TOTAL_COLUMNS = [
 
 def revenue_cmd(
     ctx: typer.Context,
-    month: MonthOption,
+    month: MonthOption = None,
     currency: CurrencyOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:
@@ -85,7 +95,7 @@ def revenue_cmd(
     """
     from pmfin.metrics.revenue import revenue_by_stream
 
-    m = Month.parse(month)
+    m = _month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     with app.engine.connect() as conn:
@@ -122,7 +132,7 @@ TREND_COLUMNS = [
 
 def costs_cmd(
     ctx: typer.Context,
-    month: MonthOption,
+    month: MonthOption = None,
     trend: Annotated[int, typer.Option("--trend", min=1, max=60, help="Months of trend, ending with --month.")] = 6,
     currency: CurrencyOption = None,
     fmt: FormatOption = Format.table,
@@ -139,7 +149,7 @@ def costs_cmd(
     """
     from pmfin.metrics.costs import cost_report
 
-    m = Month.parse(month)
+    m = _month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     with app.engine.connect() as conn:
@@ -174,7 +184,7 @@ def costs_cmd(
 
 def ltv_cmd(
     ctx: typer.Context,
-    month: MonthOption,
+    month: MonthOption = None,
     churn_window: Annotated[
         int, typer.Option("--churn-window", min=1, max=60, help="Months of churn history, ending with --month.")
     ] = 6,
@@ -191,7 +201,7 @@ def ltv_cmd(
     """
     from pmfin.metrics.finance import ltv
 
-    m = Month.parse(month)
+    m = _month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     with app.engine.connect() as conn:
@@ -214,7 +224,7 @@ def ltv_cmd(
 
 def cac_cmd(
     ctx: typer.Context,
-    month: MonthOption,
+    month: MonthOption = None,
     currency: CurrencyOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:
@@ -227,7 +237,7 @@ def cac_cmd(
     """
     from pmfin.metrics.finance import cac
 
-    m = Month.parse(month)
+    m = _month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     with app.engine.connect() as conn:
@@ -248,7 +258,7 @@ def cac_cmd(
 
 def breakeven_cmd(
     ctx: typer.Context,
-    month: MonthOption,
+    month: MonthOption = None,
     fixed_costs: Annotated[
         Optional[str],
         typer.Option("--fixed-costs", help="Monthly fixed costs (major units, e.g. 25000) instead of the month's fixed costs in pmfin_costs.", show_default=False),
@@ -267,7 +277,7 @@ def breakeven_cmd(
     from pmfin.metrics.finance import breakeven
     from pmfin.money import parse_amount
 
-    m = Month.parse(month)
+    m = _month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     fixed = parse_amount(fixed_costs, cur, what="--fixed-costs") if fixed_costs is not None else None
@@ -411,10 +421,11 @@ def _pct(value: Decimal) -> str:
 
 def summary_cmd(
     ctx: typer.Context,
-    month: MonthOption,
+    month: MonthOption = None,
     cash: Annotated[
         Optional[str],
-        typer.Option("--cash", envvar="PMFIN_CASH", help="Cash balance now (major units), for the runway. Env: PMFIN_CASH.", show_default=False),
+        typer.Option("--cash", help="Cash balance now (major units), for the runway. Default: PMFIN_CASH "
+                     "(environment or .env).", show_default=False),
     ] = None,
     currency: CurrencyOption = None,
     fmt: FormatOption = Format.table,
@@ -434,11 +445,16 @@ def summary_cmd(
     from pmfin.metrics.summary import executive_summary
     from pmfin.money import parse_amount
 
-    m = Month.parse(month)
+    m = _month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     # A negative balance is refused: cash ÷ burn rate would be a negative runway.
-    balance = parse_amount(cash, cur, what="--cash") if cash is not None else None
+    if cash is not None:  # the flag, then PMFIN_CASH from the environment or .env
+        balance: int | None = parse_amount(cash, cur, what="--cash")
+    elif app.settings.cash is not None:
+        balance = parse_amount(app.settings.cash, cur, what="PMFIN_CASH")
+    else:
+        balance = None
     with app.engine.connect() as conn:
         s = executive_summary(conn, m, cur, app.settings, cash=balance)
     _warn_all(s.warnings)
