@@ -207,6 +207,20 @@ def test_malformed_params_are_rejected_and_recorded(stripe_fake):
     stripe_fake.spec_errors.clear()  # expected here; otherwise the fixture fails the test
 
 
+def test_misspelled_params_are_refused_like_stripe(stripe_fake):
+    """Not in the 2022 spec and not in the SDK's current parameters either: a typo, which Stripe
+    answers with 400. So a request shape pmfin got wrong fails its tests."""
+    for body in ("type=express&capabilities[card_paymnts][requested]=true",
+                 "type=express&capabilities[card_payments][requestd]=true",
+                 "type=express&emial=a@b.example"):
+        r = raw_post(stripe_fake, "/v1/accounts", body)
+        assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", body
+    assert len(stripe_fake.spec_errors) == 3
+    assert all("unknown parameter" in e for e in stripe_fake.spec_errors)
+    assert len(stripe_fake.accounts.all()) == 0
+    stripe_fake.spec_errors.clear()  # expected here; otherwise the fixture fails the test
+
+
 def test_params_newer_than_the_spec_are_warnings(stripe_fake, stripe_client):
     create(stripe_client, controller={"fees": {"payer": "application"}})
     assert any("'controller'" in w for w in stripe_fake.spec_warnings)

@@ -13,10 +13,20 @@ import functools
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SPEC_DIR = Path(os.environ.get("PMFIN_STRIPE_OPENAPI_DIR", "/work/shared/stripe-openapi"))
+def _spec_dir() -> Path:
+    """PMFIN_STRIPE_OPENAPI_DIR, else ``shared/stripe-openapi`` beside the repository (where CI
+    puts it: a fresh clone with ../shared next to it), else the workplace's /work/shared."""
+    if os.environ.get("PMFIN_STRIPE_OPENAPI_DIR"):
+        return Path(os.environ["PMFIN_STRIPE_OPENAPI_DIR"])
+    beside = Path(__file__).resolve().parents[3] / "shared" / "stripe-openapi"
+    return beside if beside.is_dir() else Path("/work/shared/stripe-openapi")
+
+
+SPEC_DIR = _spec_dir()
 SPEC_FILE = SPEC_DIR / "spec3-2022-04-12.json"
 FIXTURES_FILE = SPEC_DIR / "fixtures3.json"
 
@@ -80,10 +90,20 @@ class SpecChecker:
         where = f"{method} {template}"
         for name, value in params.items():
             if name not in props:
-                result.warnings.append(f"{where}: parameter {name!r} not in the 2022-04-12 spec")
+                self._unknown(result, where, name)
                 continue
             result.extend(self._check(props[name], value, name, where))
         return result
+
+    @staticmethod
+    def _unknown(result: CheckResult, where: str, name: str) -> None:
+        """Not in the 2022 spec: newer than it (a warning) if the installed SDK knows the parameter,
+        else a parameter Stripe does not have at all — a typo — answered as Stripe does (400)."""
+        method, template = where.split(" ", 1)
+        if sdk_knows(method, template, re.findall(r"[^\[\]]+", name)) is False:
+            result.errors.append(f"{where}: unknown parameter {name!r} (not in the 2022 spec, nor in the SDK's current parameters)")
+        else:
+            result.warnings.append(f"{where}: parameter {name!r} not in the 2022-04-12 spec")
 
     def _resolve(self, schema: dict) -> dict:
         while "$ref" in schema:
@@ -114,7 +134,7 @@ class SpecChecker:
                 elif isinstance(extra, dict):
                     result.extend(self._check(extra, sub, sub_name, where))
                 elif extra is not True:
-                    result.warnings.append(f"{where}: parameter {sub_name!r} not in the 2022-04-12 spec")
+                    self._unknown(result, where, sub_name)
         elif kind == "array":
             if not isinstance(value, list):
                 result.errors.append(f"{bad} must be an array (a[0]=…), got {value!r}")
@@ -134,3 +154,65 @@ class SpecChecker:
         elif kind == "string" and schema.get("maxLength") and len(value) > schema["maxLength"]:
             result.errors.append(f"{bad} is longer than {schema['maxLength']} characters")
         return result
+
+
+# The SDK's own (current) parameter types of the endpoints the fake serves: later resources add theirs.
+SDK_PARAMS = {
+    ("POST", "/v1/accounts"): "AccountCreateParams",
+    ("POST", "/v1/accounts/{account}"): "AccountUpdateParams",
+    ("GET", "/v1/accounts"): "AccountListParams",
+    ("GET", "/v1/accounts/{account}"): "AccountRetrieveParams",
+    ("POST", "/v1/account_links"): "AccountLinkCreateParams",
+}
+
+
+def sdk_knows(method: str, template: str, parts: list[str]) -> bool | None:
+    """Whether the installed SDK's parameter types have ``a[b][c]``; None for an endpoint not mapped."""
+    import stripe.params
+
+    name = SDK_PARAMS.get((method.upper(), template))
+    if name is None:
+        return None
+    cls = getattr(stripe.params, name)
+    return _knows(cls, parts, sys.modules[cls.__module__])
+
+
+def _candidates(tp, module) -> list:
+    import typing
+
+    if isinstance(tp, typing.ForwardRef):
+        tp = tp.__forward_arg__
+    if isinstance(tp, str):  # a forward reference: a class of the module, or an expression of types
+        text = tp
+        tp = getattr(module, text, None)
+        if tp is None:
+            try:
+                tp = eval(text, vars(module))  # noqa: S307 - the SDK's own annotations
+            except Exception:  # e.g. a name the module imports only for type checking
+                tp = typing.Dict[str, typing.Any] if "Dict[" in text else None
+    if tp is None:
+        return []
+    origin = typing.get_origin(tp)
+    if origin is not None and origin not in (list, dict):
+        return [c for arg in typing.get_args(tp) for c in _candidates(arg, module)]
+    return [tp]
+
+
+def _knows(tp, parts: list[str], module) -> bool:
+    import typing
+
+    if not parts:
+        return True
+    key, rest = parts[0], parts[1:]
+    for cand in _candidates(tp, module):
+        origin = typing.get_origin(cand)
+        if origin is dict:
+            return True  # metadata and other free-form maps take any key
+        if origin is list and key.isdigit():
+            args = typing.get_args(cand)
+            if not args or _knows(args[0], rest, module):
+                return True
+        annotations = getattr(cand, "__annotations__", None)
+        if isinstance(annotations, dict) and key in annotations and _knows(annotations[key], rest, module):
+            return True
+    return False
