@@ -4,9 +4,10 @@ Service functions: they take an engine and a Stripe client, return dataclasses, 
 Every Stripe write carries a deterministic idempotency key (``pmfin:connect:…``).
 
 - ``create_account``: under a row lock on the tenant's ``tenant_config`` row (``FOR UPDATE``),
-  so two concurrent runs serialise: the second finds the first one's account. The idempotency
-  key ``pmfin:connect:create:<tenant>`` covers the rest (a crash between Stripe's answer and
-  the commit: the rerun within 24 hours gets the same account back).
+  so two concurrent runs serialise: the second finds the first one's account. Before creating,
+  it looks for an account pmfin already made for the tenant (``metadata.tenant_id``), so a crash
+  between Stripe's answer and the commit never leads to a second account, however late the
+  rerun; the idempotency key ``pmfin:connect:create:<tenant>`` covers requests in flight.
 - ``sync_accounts``: retrieves every connected tenant's account with bounded concurrency (the
   client's rate limiter paces the requests) and stores what it saw in ``pmfin_connect_accounts``
   with the raw object, so ``all_statuses`` works without Stripe.
@@ -244,8 +245,13 @@ def create_account(
             params["email"] = email
         if country:
             params["country"] = country
-        with client.errors(f"create the Connect account of tenant {tenant_id}"):
-            account = _plain(client.v1.accounts.create(params, {"idempotency_key": key}))
+        adopted = _find_tagged_account(client, tenant_id)
+        if adopted is not None:  # created by pmfin earlier, but the database lost its id
+            account, created = adopted, False
+        else:
+            with client.errors(f"create the Connect account of tenant {tenant_id}"):
+                account = _plain(client.v1.accounts.create(params, {"idempotency_key": key}))
+            created = True
         try:
             conn.execute(
                 text("UPDATE tenant_config SET stripe_account_id = :a, updated = now() WHERE tenant_id = :t"),
@@ -258,11 +264,24 @@ def create_account(
             # Stripe has the account; say which, so nobody creates a second one by hand.
             raise DatabaseError(
                 f"Stripe created account {account['id']} for tenant {tenant_id}, but storing it failed "
-                f"({_first_line(exc)}); rerun `pmfin connect create --tenant {tenant_id}` within 24 hours "
-                f"(idempotency key {key}) and it stores the same account",
+                f"({_first_line(exc)}); rerun `pmfin connect create --tenant {tenant_id}`: it finds that "
+                "account at Stripe (metadata tenant_id) and stores it",
                 detail=str(exc),
             ) from None
-    return CreateResult(**vars(status), created=True, idempotency_key=key)
+    return CreateResult(**vars(status), created=created, idempotency_key=key)
+
+
+def _find_tagged_account(client: PmfinStripeClient, tenant_id: uuid.UUID) -> dict | None:
+    """The platform's Express account that pmfin created for this tenant (``metadata.tenant_id``),
+    if Stripe has one: after a lost commit, once Stripe has forgotten the idempotency key (24 h),
+    this is what keeps a rerun from creating a second account. Reads every connected account,
+    100 a page: affordable for a command run once per tenant."""
+    with client.errors(f"look for an existing Connect account of tenant {tenant_id}"):
+        for account in client.v1.accounts.list({"limit": 100}).auto_paging_iter():
+            plain = _plain(account)
+            if (plain.get("metadata") or {}).get("tenant_id") == str(tenant_id):
+                return plain
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
