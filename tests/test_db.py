@@ -262,6 +262,19 @@ def test_embedded_server_two_processes_at_once_then_reuse(tmp_path):
     assert not (home / "postgres" / "postmaster.pid").exists()
 
 
+def _assert_embedded_server_serves(home: Path) -> None:
+    """Start the embedded server under ``home``, connect to its pmfin database, stop it."""
+    from pmfin.db import embedded
+
+    try:
+        eng = create_engine(normalize(embedded.start(home)))
+        with eng.connect() as conn:
+            assert conn.execute(text("select current_database()")).scalar() == "pmfin"
+        eng.dispose()
+    finally:
+        embedded.stop(home)
+
+
 def test_embedded_start_recovers_from_a_slow_pg_ctl(tmp_path, monkeypatch):
     """pgserver gives `pg_ctl start` 10 s; on a loaded machine it can time out with the server
     coming up just after. The first start attempt fails here as it would then; pmfin drops
@@ -269,8 +282,6 @@ def test_embedded_start_recovers_from_a_slow_pg_ctl(tmp_path, monkeypatch):
     import subprocess
 
     import pgserver
-
-    from pmfin.db import embedded
 
     real = pgserver.PostgresServer.ensure_postgres_running
     calls = {"n": 0}
@@ -283,16 +294,8 @@ def test_embedded_start_recovers_from_a_slow_pg_ctl(tmp_path, monkeypatch):
         return real(self)
 
     monkeypatch.setattr(pgserver.PostgresServer, "ensure_postgres_running", slow_then_real)
-    home = tmp_path / "home"
-    try:
-        url = embedded.start(home)
-        assert calls["n"] == 2
-        eng = create_engine(normalize(url))
-        with eng.connect() as conn:
-            assert conn.execute(text("select current_database()")).scalar() == "pmfin"
-        eng.dispose()
-    finally:
-        embedded.stop(home)
+    _assert_embedded_server_serves(tmp_path / "home")
+    assert calls["n"] == 2
 
 
 def test_require_contract_tells_which_init_helps(bare_database_url):
@@ -319,17 +322,7 @@ def test_out_of_range_arithmetic_is_explained(engine):
 def test_home_with_a_space_starts(tmp_path):
     """macOS's default data directory is ~/Library/Application Support/pmfin: pgserver would
     hand that path to pg_ctl unquoted."""
-    from pmfin.db import embedded
-
-    home = tmp_path / "Application Support" / "pmfin"
-    try:
-        url = embedded.start(home)
-        eng = create_engine(normalize(url))
-        with eng.connect() as conn:
-            assert conn.execute(text("select current_database()")).scalar() == "pmfin"
-        eng.dispose()
-    finally:
-        embedded.stop(home)
+    _assert_embedded_server_serves(tmp_path / "Application Support" / "pmfin")
 
 
 def test_env_file_errors(tmp_path):

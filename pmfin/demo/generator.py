@@ -404,7 +404,7 @@ class Tenant:
 
     def tick(self, x: dt.datetime) -> None:
         """One decision instant ``x`` in a month after the sign-up month."""
-        g, rng = self.g, self.rng
+        rng = self.rng
         if self.deleted is not None:
             return
         if self.busy_until is not None:

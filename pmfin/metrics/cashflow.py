@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from pmfin.errors import UsageError
 from pmfin.metrics.amounts import ratio
-from pmfin.metrics.costs import CAPEX, SALES_MARKETING, month_costs
+from pmfin.metrics.costs import SALES_MARKETING, month_costs
 from pmfin.metrics.finance import pooled_logo_churn
 from pmfin.metrics.mrr import month_series, require_tables
 from pmfin.metrics.revenue import revenue_by_stream

@@ -51,7 +51,7 @@ def create_account(req: FakeRequest) -> dict:
         raise missing_param("type")
     if account_type is not None and account_type not in ("custom", "express", "standard"):
         raise invalid_request(
-            f"Invalid type: must be one of custom, express, or standard", param="type", code="parameter_invalid_string"
+            "Invalid type: must be one of custom, express, or standard", param="type", code="parameter_invalid_string"
         )
     country = p.get("country", req.fake.accounts.platform_country)
     if country.upper() not in COUNTRY_CURRENCY:
@@ -161,7 +161,7 @@ def create_account_link(req: FakeRequest) -> dict:
             raise missing_param(name)
     account = req.store.require("account", p["account"], param="account")
     if p["type"] not in ("account_onboarding", "account_update"):
-        raise invalid_request(f"Invalid type: must be one of account_onboarding or account_update", param="type")
+        raise invalid_request("Invalid type: must be one of account_onboarding or account_update", param="type")
     if p["type"] == "account_update" and account["type"] != "custom":
         raise invalid_request("You cannot create `account_update` type Account Links for Express or Standard accounts.", param="type")
     for name in ("refresh_url", "return_url"):
