@@ -131,8 +131,8 @@ def test_storing_fails_after_stripe_created_the_account(cli, engine, stripe_fake
         conn.execute(text("CREATE TRIGGER refuse BEFORE UPDATE ON tenant_config FOR EACH ROW EXECUTE FUNCTION refuse()"))
     line = one_line_error(cli("connect", "create", "--tenant", tenant, env=stripe_env))
     (created,) = [a["id"] for a in stripe_fake.accounts.all()]
-    assert f"Stripe created account {created} for tenant {tenant}, but storing it failed" in line
-    assert "tenant_config is read-only today" in line and "it finds that account at Stripe" in line
+    assert f"Stripe has account {created} for tenant {tenant}, but storing it failed" in line
+    assert "(database error: tenant_config is read-only today)" in line and "it finds that account at Stripe" in line
     assert stored_account(engine, tenant) is None
     with engine.begin() as conn:
         conn.execute(text("DROP TRIGGER refuse ON tenant_config"))

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
+from pmfin.db.errors import translate as translate_db_error
 from pmfin.errors import DatabaseError, UsageError
 from pmfin.stripe_ops.client import PmfinStripeClient, StripeRequestError, StripeUnavailable, idempotency_key
 
@@ -262,9 +263,10 @@ def create_account(
             conn.commit()
         except DBAPIError as exc:
             # Stripe has the account; say which, so nobody creates a second one by hand.
+            reason = translate_db_error(exc) or DatabaseError(str(exc))
             raise DatabaseError(
-                f"Stripe created account {account['id']} for tenant {tenant_id}, but storing it failed "
-                f"({_first_line(exc)}); rerun `pmfin connect create --tenant {tenant_id}`: it finds that "
+                f"Stripe has account {account['id']} for tenant {tenant_id}, but storing it failed "
+                f"({reason.message}); rerun `pmfin connect create --tenant {tenant_id}`: it finds that "
                 "account at Stripe (metadata tenant_id) and stores it",
                 detail=str(exc),
             ) from None
@@ -282,11 +284,6 @@ def _find_tagged_account(client: PmfinStripeClient, tenant_id: uuid.UUID) -> dic
             if (plain.get("metadata") or {}).get("tenant_id") == str(tenant_id):
                 return plain
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
 
 
 def _connected_account(conn: Connection, tenant_id: uuid.UUID) -> tuple[str | None, str | None]:
