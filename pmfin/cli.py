@@ -64,6 +64,8 @@ class PmfinGroup(TyperGroup):
             _report_error(err, verbose)
             raise typer.Exit(err.exit_code) from None
         except Exception as exc:  # database errors pmfin can explain; anything else is a bug
+            if "sqlalchemy" not in sys.modules:  # --help, click's own exits: nothing from a database
+                raise
             from pmfin.db.errors import translate
 
             translated = translate(exc)

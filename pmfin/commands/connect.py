@@ -10,8 +10,11 @@ import typer
 
 from pmfin.context import AppContext, get_app
 from pmfin.errors import ProblemsFound, UsageError
+from pmfin.lazy import lazy_module
 from pmfin.output import Col, Format, FormatOption, note, render, stderr_console, warn
-from pmfin.stripe_ops import connect as service
+
+service = lazy_module("pmfin.stripe_ops.connect")
+
 
 app = typer.Typer(
     help="Stripe Connect: one Express account per tenant, onboarding links, status and sync.",

@@ -8,9 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from pmfin.context import get_app
-from pmfin.metrics import costs as service
+from pmfin.lazy import lazy_module
 from pmfin.months import Month, month_range
 from pmfin.output import Col, Format, FormatOption, note, render
+
+service = lazy_module("pmfin.metrics.costs")
+
 
 app = typer.Typer(
     help="The monthly cost history (pmfin_costs): import it from CSV, list it.",

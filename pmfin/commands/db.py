@@ -7,8 +7,11 @@ from typing import Annotated
 import typer
 
 from pmfin.context import get_app
-from pmfin.db import migrate
+from pmfin.lazy import lazy_module
 from pmfin.output import Col, FormatOption, Format, note, render
+
+migrate = lazy_module("pmfin.db.migrate")
+
 
 app = typer.Typer(
     help="The database: which one is in use, the data contract, pmfin's own tables.",

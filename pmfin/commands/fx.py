@@ -8,9 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from pmfin.context import get_app
-from pmfin.metrics import fx as service
+from pmfin.lazy import lazy_module
 from pmfin.months import Month
 from pmfin.output import Col, Format, FormatOption, render
+
+service = lazy_module("pmfin.metrics.fx")
+
 
 app = typer.Typer(
     help="FX rates for reporting in one currency: amounts in other currencies are converted with the "

@@ -10,11 +10,14 @@ import typer
 from rich.console import Console
 
 from pmfin.context import get_app
-from pmfin.metrics import chart
-from pmfin.metrics import mrr as mrr_service
-from pmfin.metrics import retention as retention_service
+from pmfin.lazy import lazy_module
 from pmfin.months import Month
 from pmfin.output import Col, Format, FormatOption, note, render, render_sections, warn
+
+chart = lazy_module("pmfin.metrics.chart")
+mrr_service = lazy_module("pmfin.metrics.mrr")
+retention_service = lazy_module("pmfin.metrics.retention")
+
 
 DEFINITIONS = """\
 Definitions (the PenguinMails metric contract; choices as ChartMogul / Stripe Billing analytics make them):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import create_engine
-from sqlalchemy.engine import URL, Engine
+if TYPE_CHECKING:  # sqlalchemy is imported by what uses the database, not by `import pmfin.db`
+    from sqlalchemy.engine import URL, Engine
 
-from pmfin.db import url as urls
-from pmfin.settings import Settings
+    from pmfin.settings import Settings
 
 
 @dataclass
@@ -21,6 +21,8 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
+        from pmfin.db import url as urls
+
         if settings.database_url:
             return cls(urls.normalize(settings.database_url), embedded=False, home=settings.home)
         from pmfin.db import embedded
@@ -30,10 +32,14 @@ class Database:
 
     @property
     def display_url(self) -> str:
+        from pmfin.db import url as urls
+
         return urls.display(self.url)
 
     @cached_property
     def engine(self) -> Engine:
+        from sqlalchemy import create_engine
+
         return create_engine(
             self.url,
             pool_pre_ping=True,
