@@ -80,7 +80,7 @@ app = typer.Typer(
     cls=PmfinGroup,
     name="pmfin",
     help="Finance operations for PenguinMails: revenue metrics and reports from the platform's Postgres, "
-    "Stripe Connect accounts, and a realistic demo history.\n\n"
+    "Stripe Connect accounts, invoices and cron-run dunning with notifications, and a realistic demo history.\n\n"
     "Exit codes: 0 success · 1 the command found problems · 2 bad input or configuration.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -135,13 +135,16 @@ def root(
 
 
 def _mount() -> None:
-    from pmfin.commands import connect, costs, db, demo, fx, report
+    from pmfin.commands import connect, costs, db, demo, dunning, fx, invoices, notifications, report
 
     app.add_typer(db.app, name="db")
     app.add_typer(report.app, name="report")
     app.add_typer(costs.app, name="costs")
     app.add_typer(fx.app, name="fx")
     app.add_typer(connect.app, name="connect")
+    app.add_typer(invoices.app, name="invoices")
+    app.add_typer(dunning.app, name="dunning")
+    app.add_typer(notifications.app, name="notifications")
     demo.register(app)
 
 

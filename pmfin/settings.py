@@ -60,6 +60,19 @@ _ENV: dict[str, tuple[tuple[str, ...], str | None]] = {
     "email_cost_cents": (("PMFIN_EMAIL_COST_CENTS",), "0.05"),
     "live": (("PMFIN_LIVE",), "false"),
     "cash": (("PMFIN_CASH",), None),
+    # notifications (email over SMTP; no host: dashboard alerts only)
+    "smtp_host": (("PMFIN_SMTP_HOST",), None),
+    "smtp_port": (("PMFIN_SMTP_PORT",), "25"),
+    "smtp_user": (("PMFIN_SMTP_USER",), None),
+    "smtp_password": (("PMFIN_SMTP_PASSWORD",), None),
+    "smtp_starttls": (("PMFIN_SMTP_STARTTLS",), "false"),
+    "smtp_from": (("PMFIN_SMTP_FROM",), None),
+    "smtp_timeout": (("PMFIN_SMTP_TIMEOUT",), "10"),
+    # dunning policy (DESIGN.md §4)
+    "dunning_retry_days": (("PMFIN_DUNNING_RETRY_DAYS",), "1,3,5"),
+    "dunning_grace_days": (("PMFIN_DUNNING_GRACE_DAYS",), "7"),
+    "dunning_suspend_days": (("PMFIN_DUNNING_SUSPEND_DAYS",), "14"),
+    "dunning_lookback_days": (("PMFIN_DUNNING_LOOKBACK_DAYS",), "30"),
 }
 
 
@@ -105,6 +118,51 @@ def _fee_map(name: str, value: str) -> dict[str, int]:
     return fees
 
 
+def _days(name: str, value: str) -> tuple[int, ...]:
+    """``1,3,5`` → (1, 3, 5): whole days after day 0, strictly increasing, at least 1."""
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not parts:
+        raise ConfigError(f"{name} must list at least one day, e.g. 1,3,5, got {value!r}")
+    days = tuple(_int(name, p, minimum=1) for p in parts)
+    if list(days) != sorted(set(days)):
+        raise ConfigError(f"{name} must be strictly increasing days, e.g. 1,3,5, got {value!r}")
+    return days
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    user: str | None
+    password: str | None
+    starttls: bool
+    sender: str
+    timeout: float
+
+
+def _smtp(raw: Mapping[str, str | None]) -> SmtpSettings | None:
+    if not raw["smtp_host"]:
+        return None
+    port = _int("PMFIN_SMTP_PORT", raw["smtp_port"] or "25", minimum=1)
+    if port > 65535:
+        raise ConfigError(f"PMFIN_SMTP_PORT must be a TCP port (1-65535), got {port}")
+    sender = raw["smtp_from"]
+    if not sender or "@" not in sender:
+        raise ConfigError(
+            f"PMFIN_SMTP_FROM must be the sender's email address when PMFIN_SMTP_HOST is set, got {sender!r}"
+        )
+    if bool(raw["smtp_user"]) != bool(raw["smtp_password"]):
+        raise ConfigError("PMFIN_SMTP_USER and PMFIN_SMTP_PASSWORD go together: set both or neither")
+    timeout = _decimal("PMFIN_SMTP_TIMEOUT", raw["smtp_timeout"] or "10")
+    if timeout <= 0:
+        raise ConfigError(f"PMFIN_SMTP_TIMEOUT must be positive, got {timeout}")
+    try:
+        starttls = _truthy(raw["smtp_starttls"] or "false")
+    except ConfigError as exc:
+        raise ConfigError(f"PMFIN_SMTP_STARTTLS: {exc}") from None
+    return SmtpSettings(raw["smtp_host"], port, raw["smtp_user"], raw["smtp_password"], starttls, sender, float(timeout))
+
+
 def default_home() -> Path:
     import platformdirs
 
@@ -128,6 +186,11 @@ class Settings:
     email_cost_cents: Decimal
     live: bool
     cash: str | None = None  # cash balance now, major units as typed (parsed in the report's currency)
+    smtp: SmtpSettings | None = None  # None: no SMTP host, notifications are dashboard alerts only
+    dunning_retry_days: tuple[int, ...] = (1, 3, 5)
+    dunning_grace_days: int = 7
+    dunning_suspend_days: int = 14
+    dunning_lookback_days: int = 30
     verbose: bool = False
     sources: Mapping[str, str] | None = None  # setting → where it came from (flag/env NAME/.env)
 
@@ -184,6 +247,12 @@ class Settings:
         if not (0 <= share <= 1):
             raise ConfigError(f"PMFIN_CONNECT_PLATFORM_SHARE must be between 0 and 1, got {share}")
         home = Path(raw["home"]).expanduser() if raw["home"] else default_home()
+        grace = _int("PMFIN_DUNNING_GRACE_DAYS", raw["dunning_grace_days"] or "7")
+        suspend = _int("PMFIN_DUNNING_SUSPEND_DAYS", raw["dunning_suspend_days"] or "14")
+        if suspend < grace:
+            raise ConfigError(
+                f"PMFIN_DUNNING_SUSPEND_DAYS ({suspend}) must not come before PMFIN_DUNNING_GRACE_DAYS ({grace})"
+            )
         return cls(
             database_url=raw["database_url"],
             home=home,
@@ -200,6 +269,11 @@ class Settings:
             email_cost_cents=_decimal("PMFIN_EMAIL_COST_CENTS", raw["email_cost_cents"] or "0"),
             live=_truthy(raw["live"] or "false"),
             cash=raw["cash"] or None,
+            smtp=_smtp(raw),
+            dunning_retry_days=_days("PMFIN_DUNNING_RETRY_DAYS", raw["dunning_retry_days"] or "1,3,5"),
+            dunning_grace_days=grace,
+            dunning_suspend_days=suspend,
+            dunning_lookback_days=_int("PMFIN_DUNNING_LOOKBACK_DAYS", raw["dunning_lookback_days"] or "30", minimum=1),
             verbose=bool(flags.get("verbose", False)),
             sources=sources,
         )

@@ -512,6 +512,32 @@ def left_out_warnings(conn: Connection, first: Month, last: Month, currency: str
 
 
 # ---------------------------------------------------------------------------------------------
+# MRR of some tenants
+
+
+_TENANTS_MRR_SQL = """
+WITH wanted AS (SELECT DISTINCT unnest(CAST(:tenants AS uuid[])) AS tenant_id),
+{cte}
+SELECT DISTINCT ON (tenant_id) tenant_id, cur
+FROM points
+WHERE month <= CAST(:last AS date)
+ORDER BY tenant_id, month DESC
+"""
+
+
+def tenants_mrr(conn: Connection | Engine, tenant_ids: list[str] | list[UUID], month: Month, currency: str) -> dict[str, int]:
+    """Each tenant's MRR at the end of ``month`` (DESIGN.md §3), for the given tenants only — the
+    same engine as ``report mrr`` (``points``), restricted to them. Tenants without MRR are absent."""
+    currency = check_currency(currency)
+    if not tenant_ids:
+        return {}
+    with connection(conn) as c:
+        require_tables(c)
+        sql = _TENANTS_MRR_SQL.format(cte=points_cte(tenants="wanted"))
+        rows = c.execute(readable(c, sql), {**base_params(currency, month), "tenants": [str(t) for t in tenant_ids]}).all()
+    return {str(t): int(cur) for t, cur in rows if cur}
+
+
 # Per-tenant movements and churn
 
 
