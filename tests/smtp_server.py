@@ -12,6 +12,11 @@ from email.message import Message
 from aiosmtpd.controller import Controller
 
 
+def body(msg: Message) -> str:
+    """The text of a message, transfer-decoded (quoted-printable for the non-ASCII '•')."""
+    return msg.get_payload(decode=True).decode(msg.get_content_charset() or "utf-8")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from billing_fixtures import add_tenant, alerts, notifications
 from pmfin.notify import Notice, message_id, record, resolve_alerts, send_pending
 from pmfin.settings import Settings
-from smtp_server import SmtpServer
+from smtp_server import SmtpServer, body
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_send_delivers_each_pending_email_once(engine, smtp):
     first = smtp.messages[0]
     assert first["To"] == "billing@acme.example" and first["From"] == "billing@penguinmails.example"
     assert first["Message-ID"] == message_id("k:1", "billing@penguinmails.example")  # a resent copy would match
-    assert first.get_payload().strip() == "We could not collect $49.00."
+    assert body(first).strip() == "We could not collect $49.00."
     assert {n["email_status"] for n in notifications(engine)} == {"sent"}
     assert all(n["sent_at"] is not None and n["attempts"] == 1 for n in notifications(engine))
 

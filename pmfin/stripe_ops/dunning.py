@@ -195,8 +195,17 @@ def set_tenant_status(conn: Connection, tenant_id: str) -> str:
     return status
 
 
+def owed(invoice: dict, fallback: int) -> int:
+    """What the tenant still owes on an open invoice; for a settled one, what was owed before
+    (``fallback``, the case's last figure), so messages and reports keep the amount at stake."""
+    if invoice.get("status") not in ("open", "uncollectible"):
+        return fallback
+    remaining = invoice.get("amount_remaining")
+    return int(remaining if remaining is not None else invoice.get("amount_due") or 0)
+
+
 def _refresh_case(conn: Connection, case: Case, invoice: dict) -> None:
-    case.amount_due = int(invoice.get("amount_remaining") if invoice.get("amount_remaining") is not None else invoice.get("amount_due") or 0)
+    case.amount_due = owed(invoice, case.amount_due)
     case.invoice_number = invoice.get("number") or case.invoice_number
     case.hosted_invoice_url = invoice.get("hosted_invoice_url") or case.hosted_invoice_url
     conn.execute(
@@ -276,7 +285,8 @@ def notice_for(kind: str, case: Case, policy: Policy, *, at: dt.datetime, slot: 
                       alert=f"Account suspended until invoice {name} ({amount}) is paid.", **base)
     if kind == "recovered":
         how = {"paid_by_retry": "Our retry went through", "paid_elsewhere": "We received your payment"}.get(reason or "", "Paid")
-        body = f"{how}: invoice {name} ({amount}) is paid. Thank you — your account is fully active.\n"
+        page = f"\nThe invoice: {case.hosted_invoice_url}\n" if case.hosted_invoice_url else ""
+        body = f"{how}: invoice {name} ({amount}) is paid. Thank you — your account is fully active.\n{page}"
         return Notice(key=f"dunning:{case.invoice_id}:recovered", kind=kind, severity="info",
                       subject=f"Payment received: invoice {name} ({amount})", body=body,
                       alert=f"Invoice {name} ({amount}) is paid.", resolved=True, **base)
@@ -330,7 +340,7 @@ def plan_case(policy: Policy, case: Case, invoice: dict, cards: list[Card] | Non
     status = invoice.get("status")
     plan = CasePlan(
         case.invoice_id, case.tenant_id, case.tenant_name, invoice.get("number") or case.invoice_number,
-        int(invoice.get("amount_remaining") if invoice.get("amount_remaining") is not None else case.amount_due),
+        owed(invoice, case.amount_due),
         (invoice.get("currency") or case.currency).lower(), case.day0, max(0, (at - case.day0).days), case.stage,
         invoice_status=status, opened=case.new,
     )
@@ -476,10 +486,9 @@ def open_case_from_event(engine: Engine, client: PmfinStripeClient, settings: Se
 
 
 def _case_from_invoice(tenant_id: str, invoice: dict, day0: dt.datetime, *, source: str, name: str | None = None) -> Case:
-    amount = invoice.get("amount_remaining")
     return Case(
         tenant_id, invoice["id"], day0, invoice.get("customer"), invoice.get("number"),
-        int(amount if amount is not None else invoice.get("amount_due") or 0),
+        owed(invoice, int(invoice.get("amount_due") or 0)),
         (invoice.get("currency") or "usd").lower(), invoice.get("hosted_invoice_url"), source=source,
         tenant_name=name, new=True,
     )

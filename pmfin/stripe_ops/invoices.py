@@ -572,6 +572,9 @@ def pay_invoice(engine: Engine, client: PmfinStripeClient, invoice_id: str, *, p
 
     now = now or dt.datetime.now(dt.timezone.utc)
     inv = retrieve_invoice(client, invoice_id)
+    replay = _replay_lost_answer(engine, client, inv, payment_method, now=now)
+    if replay is not None:
+        return replay
     status = inv.get("status")
     if status not in PAYABLE:
         hint = {"paid": "nothing is due", "void": "a void invoice cannot be paid",
@@ -603,29 +606,53 @@ def pay_invoice(engine: Engine, client: PmfinStripeClient, invoice_id: str, *, p
         if not locked:
             raise UsageError(f"invoice {invoice_id} is being worked on by a dunning run or another `invoices pay`; try again shortly")
         with engine.connect() as conn:
-            pending = [a for a in unfinished_attempts(conn, invoice_id, origin="manual") if a.payment_method_id == card.id]
-        result: AttemptResult | None = None
-        for attempt in pending:  # a rerun after a lost answer: the same key again
-            result = resolve_unfinished(engine, client, attempt, now=now)
-        if result is None:
-            if pending:  # too old to replay: the invoice decides
-                inv = retrieve_invoice(client, invoice_id)
-                if inv.get("status") not in PAYABLE:
-                    raise UsageError(f"invoice {invoice_id} is {inv.get('status')} now: nothing to pay")
-            with engine.connect() as conn:
-                key = manual_key(conn, inv, card.id)
-            result = attempt_payment(engine, client, tenant_id=tenant[0], invoice=inv, card=card.label, pm=card.id,
-                                     key=key, origin="manual", slot=None)
+            key = manual_key(conn, inv, card.id)
+        result = attempt_payment(engine, client, tenant_id=tenant[0], invoice=inv, card=card.label, pm=card.id,
+                                 key=key, origin="manual", slot=None)
         closed = False
         if result.outcome == "succeeded":
             closed = dunning.settle_after_payment(engine, invoice_id, result.invoice or inv, now=now)
+    return _pay_result(inv, tenant[0], result, closed)
+
+
+def _pay_result(inv: dict, tenant_id: str | None, result: AttemptResult, closed: bool) -> PayResult:
     return PayResult(
-        invoice_id=invoice_id, number=inv.get("number"), tenant_id=tenant[0], amount=int(inv.get("amount_remaining") or 0),
-        currency=(inv.get("currency") or "usd").lower(), payment_method=card.id, card=card.label,
+        invoice_id=inv["id"], number=inv.get("number"), tenant_id=tenant_id, amount=int(inv.get("amount_due") or 0),
+        currency=(inv.get("currency") or "usd").lower(), payment_method=result.payment_method_id, card=result.card,
         outcome=result.outcome, reason=result.reason if result.outcome != "succeeded" else None,
         message=result.message, idempotency_key=result.key, replayed=result.replayed,
         hosted_invoice_url=inv.get("hosted_invoice_url"), case_closed=closed,
     )
+
+
+def _replay_lost_answer(engine: Engine, client: PmfinStripeClient, inv: dict, payment_method: str | None,
+                        *, now: dt.datetime) -> PayResult | None:
+    """A rerun after a lost answer: an earlier ``invoices pay`` of this invoice (with this card,
+    when one is given) recorded its attempt but never got the answer. Within Stripe's key window
+    the same key is sent again and Stripe's stored answer is the result, whatever the invoice's
+    status now; past it the attempt is marked unknown and the caller goes on as usual."""
+    from pmfin.stripe_ops import dunning
+
+    invoice_id = inv["id"]
+    with engine.connect() as conn:
+        pending = [a for a in unfinished_attempts(conn, invoice_id, origin="manual")
+                   if payment_method is None or a.payment_method_id == payment_method]
+    if not pending:
+        return None
+    with invoice_lock(engine, invoice_id) as locked:
+        if not locked:
+            raise UsageError(f"invoice {invoice_id} is being worked on by a dunning run or another `invoices pay`; try again shortly")
+        result = None
+        for attempt in pending:
+            result = resolve_unfinished(engine, client, attempt, now=now) or result
+        if result is None:
+            return None
+        closed = False
+        if result.outcome == "succeeded":
+            closed = dunning.settle_after_payment(engine, invoice_id, result.invoice or inv, now=now)
+    with engine.connect() as conn:
+        tenant = tenants_by_customer(conn, [inv["customer"]]).get(inv["customer"]) if inv.get("customer") else None
+    return _pay_result(inv, tenant[0] if tenant else None, result, closed)
 
 
 # -- voiding -------------------------------------------------------------------------------------
