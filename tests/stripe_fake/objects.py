@@ -75,6 +75,13 @@ class ObjectStore:
         """Newest first, as Stripe lists."""
         return list(reversed(self._objects[(owner, object_type)].values()))
 
+    def find(self, object_type: str, obj_id: str) -> tuple[str | None, dict] | None:
+        """(owner, object) for an id under any owner (for URLs that name no account)."""
+        for (owner, kind), objects in list(self._objects.items()):
+            if kind == object_type and obj_id in objects:
+                return owner, objects[obj_id]
+        return None
+
 
 def paginate(items: list[dict], params: dict, url: str) -> dict:
     """A Stripe list object from ``items`` (newest first) and limit/starting_after/ending_before."""
@@ -104,3 +111,49 @@ def paginate(items: list[dict], params: dict, url: str) -> dict:
     else:
         page, has_more = items[:limit], len(items) > limit
     return {"object": "list", "data": page, "has_more": has_more, "url": url}
+
+
+def expand_paths(obj: dict, paths: list[str], lookup) -> None:
+    """Expand ``paths`` (``a.b.c``) in ``obj`` in place, as Stripe's ``expand[]`` does: an id
+    string on the way is replaced by a deep copy of ``lookup(id)``, ``data`` walks a list's items,
+    a null stays null. A path through anything else is Stripe's 400."""
+    for path in paths:
+        _expand(obj, path.split("."), path, lookup)
+
+
+def _expand(node, parts: list[str], path: str, lookup) -> None:
+    if not parts:
+        return
+    if isinstance(node, list):
+        for item in node:
+            _expand(item, parts, path, lookup)
+        return
+    key, rest = parts[0], parts[1:]
+    if not isinstance(node, dict) or key not in node:
+        raise invalid_request(f"This property cannot be expanded ({path}).", param="expand")
+    value = node[key]
+    if isinstance(value, str):
+        found = lookup(value)
+        if found is None:
+            raise invalid_request(f"This property cannot be expanded ({path}).", param="expand")
+        value = node[key] = copy.deepcopy(found)
+    if value is not None:
+        _expand(value, rest, path, lookup)
+
+
+def range_filter(items: list[dict], params: dict, name: str) -> list[dict]:
+    """Stripe's range filters (``created``, ``due_date``): an integer (equal), or gt/gte/lt/lte."""
+    if name not in params:
+        return items
+    flt = params[name]
+    bounds = flt if isinstance(flt, dict) else {"eq": flt}
+    tests = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__, "eq": int.__eq__}
+    checks = []
+    for op, raw in bounds.items():
+        if op not in tests or op == "eq" and isinstance(flt, dict):
+            raise invalid_request(f"Received unknown parameter: {name}[{op}]", param=f"{name}[{op}]")
+        try:
+            checks.append((tests[op], int(raw)))
+        except (TypeError, ValueError):
+            raise invalid_request(f"Invalid integer: {raw}", param=name) from None
+    return [o for o in items if o.get(name) is not None and all(test(o[name], v) for test, v in checks)]

@@ -5,6 +5,10 @@ Extending it: add a module under ``stripe_fake/resources/`` whose handlers are r
 ``resources/__init__.py``; test-side helpers (e.g. ``fake.accounts.onboard``) are classes in
 ``resources.HELPERS``. The server core (auth, ``Stripe-Account``, idempotency, faults, the
 request log and the spec check) is shared by every resource and never needs changing.
+
+Files Stripe serves outside the API (an invoice's PDF) are handlers on ``resources.FILES`` that
+return a ``RawResponse``: like Stripe's file links they need no key, and they are neither spec
+checked nor idempotent; faults and the request log apply to them as to any request.
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ from .forms import MalformedParams, decode_query, flatten
 from .objects import ObjectStore
 from .spec import SpecChecker
 
-Handler = Callable[["FakeRequest"], dict]
+Handler = Callable[["FakeRequest"], "dict | RawResponse"]
+
+
+@dataclass
+class RawResponse:
+    """A non-JSON answer (a file), from a handler on ``resources.FILES``."""
+
+    body: bytes
+    content_type: str
+    status: int = 200
 
 
 @dataclass
@@ -106,6 +119,9 @@ class Router:
 
         return register
 
+    def knows(self, path: str) -> bool:
+        return any(pattern.match(path) for _, pattern, _, _ in self._routes)
+
     def resolve(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
         path_known = False
         for m, pattern, _, handler in self._routes:
@@ -135,6 +151,7 @@ class StripeFake:
         from . import resources
 
         self.router = router or resources.ROUTES
+        self.files = resources.FILES
         self._helper_classes = resources.HELPERS
         self.checker = SpecChecker() if check_spec else None
         self.lock = threading.RLock()
@@ -212,8 +229,10 @@ class StripeFake:
                     return fault
         return None
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, dict[str, str]] | None:
-        """One request → (status, JSON body, extra headers), or None to drop the connection."""
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict | RawResponse, dict[str, str]] | None:
+        """One request → (status, JSON body or file, extra headers), or None to drop the connection."""
         parts = urlsplit(raw_path)
         path = parts.path
         stripe_account = headers.get("stripe-account")
@@ -245,7 +264,10 @@ class StripeFake:
                 return self._answer(record, err, extra)
 
         with self.lock:
-            result = self._dispatch(method, path, params, headers, stripe_account, idem_key, record)
+            if not path.startswith("/v1/") and self.files.knows(path):
+                result = self._serve_file(method, path, params, headers, record)
+            else:
+                result = self._dispatch(method, path, params, headers, stripe_account, idem_key, record)
         if fault is not None and fault.kind == "drop":
             return None
         return result
@@ -307,6 +329,16 @@ class StripeFake:
         return status, body, {}
 
 
+    def _serve_file(self, method, path, params, headers, record):
+        try:
+            handler, path_params = self.files.resolve(method, path)
+            answer = handler(FakeRequest(self, method, path, params, path_params, headers, None))
+        except StripeApiError as err:
+            return self._answer(record, err)
+        record.status = answer.status
+        return answer.status, answer, {}
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     fake: StripeFake
     server_version = "stripe-fake/1"
@@ -328,9 +360,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 pass
             return
         status, payload, extra = result
-        data = json.dumps(payload, indent=2).encode("utf-8")
+        if isinstance(payload, RawResponse):
+            data, content_type = payload.body, payload.content_type
+        else:
+            data, content_type = json.dumps(payload, indent=2).encode("utf-8"), "application/json"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Request-Id", "req_" + secrets.token_hex(7))
         if "idempotency-key" in headers:

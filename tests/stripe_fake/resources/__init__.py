@@ -1,11 +1,16 @@
-"""The fake's resources. Each module registers handlers on ``ROUTES`` and may add a helper
-class to ``HELPERS`` (available on the fake as ``fake.<name>``)."""
+"""The fake's resources. Each module registers handlers on ``ROUTES`` (the API) or ``FILES``
+(files served outside the API, answered without a key) and may add a helper class to
+``HELPERS`` (available on the fake as ``fake.<name>``)."""
 
 from __future__ import annotations
 
 from ..server import Router
 
 ROUTES = Router()
+FILES = Router()
 HELPERS: dict[str, type] = {}
 
 from . import accounts  # noqa: E402,F401  (registers its routes)
+from . import billing  # noqa: E402,F401  (fake.billing)
+from . import customers  # noqa: E402,F401
+from . import invoices  # noqa: E402,F401
