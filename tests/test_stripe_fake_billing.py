@@ -143,6 +143,17 @@ def test_customer_payment_methods_list_newest_first(stripe_fake, stripe_client):
     assert stripe_client.v1.customers.payment_methods.list(customer["id"], {"type": "sepa_debit"}).data == []
 
 
+def test_payment_methods_list_and_expand_from_the_customer(stripe_fake, stripe_client):
+    customer = stripe_fake.billing.add_customer(cards=("4242424242424242", "5555555555554444"), default=1)
+    stripe_fake.billing.add_customer()  # another customer's card is not listed
+    listed = stripe_client.v1.payment_methods.list({"customer": customer["id"], "type": "card"})
+    assert [pm.id for pm in listed.data] == customer["payment_methods"][::-1]
+    got = stripe_client.v1.customers.retrieve(customer["id"], {"expand": ["invoice_settings.default_payment_method"]})
+    assert got.invoice_settings.default_payment_method.card.last4 == "4444"
+    one = stripe_client.v1.customers.payment_methods.retrieve(customer["id"], customer["payment_methods"][0])
+    assert one.card.last4 == "4242"
+
+
 def test_detach(stripe_fake, stripe_client):
     customer = stripe_fake.billing.add_customer(cards=("4242424242424242", "5555555555554444"))
     default, spare = customer["payment_methods"]
@@ -209,6 +220,20 @@ def test_pay_declines_like_the_test_card(stripe_fake, stripe_client, number, cod
     intent = stripe_fake.billing.payment_intent(charge["payment_intent"])
     assert intent["status"] == "requires_payment_method" and intent["last_payment_error"]["code"] == code
     assert intent["latest_charge"] == charge["id"]
+
+
+def test_decline_is_a_stripe_shaped_402(stripe_fake):
+    customer, invoice = open_invoice(stripe_fake, "4000000000009987")
+    response = raw_post(stripe_fake, f"/v1/invoices/{invoice['id']}/pay", "off_session=true")
+    assert response.status_code == 402
+    error = response.json()["error"]
+    charge = stripe_fake.billing.charges(invoice["id"])[0]
+    assert {k: error[k] for k in ("type", "code", "decline_code", "message", "charge")} == {
+        "type": "card_error", "code": "card_declined", "decline_code": "lost_card",
+        "message": "Your card was declined.", "charge": charge["id"],
+    }
+    assert error["payment_method"]["id"] == customer["payment_methods"][0] and error["payment_method"]["card"]["last4"] == "9987"
+    assert error["payment_intent"]["id"] == charge["payment_intent"]
 
 
 def test_charge_customer_fail_attaches_through_the_api_then_declines(stripe_fake, stripe_client):
@@ -420,6 +445,15 @@ def test_invoice_items_become_lines_and_finalize_numbers_the_invoice(stripe_fake
     assert second["number"] == f"{customer['invoice_prefix']}-0002"
 
 
+def test_invoice_lines_list(stripe_fake, stripe_client):
+    customer = stripe_fake.billing.add_customer()
+    invoice = stripe_fake.billing.add_invoice(customer["id"], 1200, lines=[100] * 12)
+    got = stripe_client.v1.invoices.retrieve(invoice["id"])
+    assert len(got.lines.data) == 10 and got.lines.has_more is True  # Stripe embeds the first lines only
+    lines = list(stripe_client.v1.invoices.line_items.list(invoice["id"], {"limit": 5}).auto_paging_iter())
+    assert [ln.id for ln in lines] == [ln["id"] for ln in invoice["lines"]["data"]]
+
+
 def test_zero_invoice_is_paid_at_finalization(stripe_fake, stripe_client):
     customer = stripe_fake.billing.add_customer()
     draft = stripe_client.v1.invoices.create({"customer": customer["id"]})
@@ -538,6 +572,9 @@ def test_invoice_pdf_is_a_real_pdf_served_over_http(stripe_fake, stripe_client):
     draft = stripe_fake.billing.add_invoice(invoice["customer"], 100, status="draft")
     assert requests.get(f"{stripe_fake.url}/invoice/{draft['id']}/pdf", timeout=5).status_code == 404
     assert stripe_fake.requests_to("GET", rf"/invoice/{invoice['id']}/pdf")[0].status == 200
+    stripe_fake.inject("status", status=503, path=r"/invoice/.*/pdf")  # faults apply to files too
+    assert requests.get(invoice["invoice_pdf"], timeout=5).status_code == 503
+    assert requests.get(invoice["invoice_pdf"], timeout=5).status_code == 200
 
 
 # -- the spec check ----------------------------------------------------------------------------

@@ -328,8 +328,8 @@ class StripeFake:
             self.idempotent_results[scope] = (fingerprint, status, body)
         return status, body, {}
 
-
     def _serve_file(self, method, path, params, headers, record):
+        """A file route: no key, no spec check, no idempotency; errors are Stripe-shaped JSON."""
         try:
             handler, path_params = self.files.resolve(method, path)
             answer = handler(FakeRequest(self, method, path, params, path_params, headers, None))

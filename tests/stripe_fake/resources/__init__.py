@@ -11,6 +11,6 @@ FILES = Router()
 HELPERS: dict[str, type] = {}
 
 from . import accounts  # noqa: E402,F401  (registers its routes)
-from . import billing  # noqa: E402,F401  (fake.billing)
+from . import billing_helpers  # noqa: E402,F401  (fake.billing)
 from . import customers  # noqa: E402,F401
 from . import invoices  # noqa: E402,F401
