@@ -324,13 +324,16 @@ def test_attempt_count_follows_stripes_retry_schedule(stripe_fake, stripe_client
         with pytest.raises(stripe.CardError):
             stripe_client.v1.invoices.pay(invoice["id"], {"off_session": True})
     assert stripe_client.v1.invoices.retrieve(invoice["id"]).attempt_count == 1
+    assert stripe_fake.billing.customer(customer["id"])["delinquent"] is False  # manual failures leave it
     charge = stripe_fake.billing.automatic_attempt(invoice["id"])
     assert charge["status"] == "failed"
     assert stripe_fake.billing.invoice(invoice["id"])["attempt_count"] == 2
+    assert stripe_fake.billing.customer(customer["id"])["delinquent"] is True
     assert len(stripe_fake.billing.charges(invoice["id"])) == 4
     good = stripe_fake.billing.add_card(customer["id"], "4242424242424242")
     paid = stripe_client.v1.invoices.pay(invoice["id"], {"payment_method": good["id"], "off_session": True})
     assert (paid.status, paid.attempt_count) == ("paid", 2)
+    assert stripe_client.v1.customers.retrieve(customer["id"]).delinquent is False
     assert [c["status"] for c in stripe_fake.billing.charges(invoice["id"])] == ["failed"] * 4 + ["succeeded"]
 
 

@@ -659,18 +659,20 @@ class Billing:
         decline = self.charge_decline(pm, ts)
         charge = self._charge(invoice, intent, pm, decline, ts)
         intent.update(payment_method=pm["id"], latest_charge=charge["id"])
+        customer = self.store.get("customer", invoice["customer"], self.owner)
         if decline:
             error = card_error(decline, payment_method=pm, charge=charge["id"]).body()["error"]
             intent.update(status="requires_payment_method", last_payment_error=error)
             if invoice["auto_advance"] and invoice["collection_method"] == "charge_automatically":
                 invoice["next_payment_attempt"] = ts + SMART_RETRY_SECONDS
+            if automatic and customer:  # Stripe: an automatic payment failure makes the customer delinquent
+                customer["delinquent"] = True
             return charge
         intent.update(status="succeeded", amount_received=intent["amount"], last_payment_error=None)
         payment.update(status="paid", amount_paid=invoice["amount_due"])
         payment["status_transitions"]["paid_at"] = ts
         invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0, next_payment_attempt=None)
         invoice["status_transitions"]["paid_at"] = ts
-        customer = self.store.get("customer", invoice["customer"], self.owner)
         if customer:
             customer["delinquent"] = False
         return charge

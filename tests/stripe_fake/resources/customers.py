@@ -13,7 +13,7 @@ from .accounts import _check_email
 from .billing import billing_for, expand_of, list_page, not_implemented, param_int
 
 CUSTOMER_FIELDS = ("email", "name", "description", "phone")
-# Update parameters the fake applies as given (a dict merges, '' unsets).
+# Parameters stored as given ('' unsets an address or shipping; an address gets every key).
 CUSTOMER_PLAIN = (
     "address", "shipping", "preferred_locales", "tax_exempt", "balance", "next_invoice_sequence", "business_name",
     "individual_name",
@@ -31,6 +31,21 @@ def _metadata(target: dict, updates) -> None:
             target.pop(key, None)
         else:
             target[key] = value
+
+
+def _plain(customer: dict, params: dict) -> None:
+    for name in CUSTOMER_PLAIN + ("invoice_prefix",):
+        if name not in params:
+            continue
+        value = params[name]
+        if name in ("balance", "next_invoice_sequence"):
+            value = param_int(params, name)
+        elif name in ("address", "shipping"):
+            if value == "":
+                value = None
+            elif name == "address":
+                value = {**dict.fromkeys(("city", "country", "line1", "line2", "postal_code", "state")), **value}
+        customer[name] = value
 
 
 def _check_prefix(params: dict) -> None:
@@ -64,9 +79,7 @@ def create_customer(req: FakeRequest) -> dict:
     customer = b.create_customer(
         **{k: p.get(k) for k in CUSTOMER_FIELDS}, metadata=p.get("metadata") if isinstance(p.get("metadata"), dict) else None
     )
-    for name in CUSTOMER_PLAIN + ("invoice_prefix",):
-        if name in p:
-            customer[name] = param_int(p, name) if name in ("balance", "next_invoice_sequence") else p[name]
+    _plain(customer, p)
     if attach:
         pm = b.attach(attach, customer, param="payment_method")
         if default:
@@ -114,14 +127,7 @@ def update_customer(req: FakeRequest) -> dict:
             customer[name] = p[name] or None
     if "metadata" in p:
         _metadata(customer["metadata"], p["metadata"])
-    for name in CUSTOMER_PLAIN + ("invoice_prefix",):
-        if name in p:
-            value = p[name]
-            if name in ("balance", "next_invoice_sequence"):
-                value = param_int(p, name)
-            elif value == "":
-                value = None if name in ("address", "shipping") else value
-            customer[name] = value
+    _plain(customer, p)
     return b.expand(customer, expand_of(req))
 
 
