@@ -60,6 +60,23 @@ def _progress_bar(enabled: bool, total: int):
         yield step
 
 
+def _stripe_for_demo(app_ctx, n: int):
+    """The Stripe client for --stripe, refused before the demo writes anything: a live key (even
+    with --live) or a count out of range."""
+    from pmfin.commands.common import stripe_client
+    from pmfin.demo.stripe_seed import MAX_TENANTS
+    from pmfin.errors import ConfigError, UsageError
+    from pmfin.settings import key_mode, mask_secret
+
+    if not 1 <= n <= MAX_TENANTS:
+        raise UsageError(f"--stripe-tenants must be between 1 and {MAX_TENANTS}, got {n}")
+    key = app_ctx.settings.stripe_api_key or ""
+    if key and key_mode(key) != "test":
+        raise ConfigError(f"pmfin demo --stripe works only with a test-mode key (sk_test_…), not {mask_secret(key)}: "
+                          "it creates customers, cards and failing invoices")
+    return stripe_client(app_ctx)
+
+
 def _counts(counts: dict[str, int]) -> list[dict[str, object]]:
     return [{"table": k, "rows": v} for k, v in counts.items()]
 
@@ -82,6 +99,15 @@ def register(app: typer.Typer) -> None:
         reset: Annotated[
             bool, typer.Option("--reset", help="Only remove the demo's data (foreign rows untouched); generate nothing.")
         ] = False,
+        stripe: Annotated[
+            bool,
+            typer.Option("--stripe", help="Also create, in your Stripe TEST account, customers with test cards and "
+                         "failing invoices for a few demo tenants, so `pmfin dunning run` can be tried for real "
+                         "(test-mode key only; refused with a live key)."),
+        ] = False,
+        stripe_tenants: Annotated[
+            int, typer.Option("--stripe-tenants", help="How many demo tenants get Stripe objects with --stripe (1 to 20).")
+        ] = 3,
         fmt: FormatOption = Format.table,
     ) -> None:
         from pmfin.demo import DemoRequest, reset_demo, run_demo
@@ -102,10 +128,16 @@ def register(app: typer.Typer) -> None:
             return
         validate(tenants, months, seed, end_month, current=current)  # before opening the database
         app_ctx = get_app(ctx)
+        client = _stripe_for_demo(app_ctx, stripe_tenants) if stripe else None  # refuse before writing anything
         request = DemoRequest(tenants=tenants, months=months, seed=seed, end=end_month, force=force)
         with _progress_bar(sys.stderr.isatty() and fmt is Format.table, len(RUN_STEPS)) as step:
             result = run_demo(app_ctx.engine, request, app_ctx.settings, progress=step, current=current)
 
+        seeded = None
+        if client is not None:
+            from pmfin.demo.stripe_seed import seed_stripe
+
+            seeded = seed_stripe(app_ctx.engine, client, seed=seed, tenants=stripe_tenants).tenants
         summary = to_plain(result.summary)
         summary["month"] = str(result.summary_month)
         history = {
@@ -115,7 +147,10 @@ def register(app: typer.Typer) -> None:
         }
         if fmt is Format.json:
             # "kept": rows that already existed (plans, add-ons, costs, FX rates) and were not overwritten
-            render({"history": history, "written": result.written, "kept": result.skipped, "summary": summary}, fmt)
+            document = {"history": history, "written": result.written, "kept": result.skipped, "summary": summary}
+            if seeded is not None:
+                document["stripe"] = seeded
+            render(document, fmt)
             return
         if fmt is Format.table:
             note(f"demo history {request.first} … {end_month}: {tenants:,} tenants, {months} months, seed {seed}")
@@ -136,5 +171,12 @@ def register(app: typer.Typer) -> None:
             ],
             fmt,
         )
+        if seeded is not None:
+            render(seeded, fmt, columns=[Col("tenant_name", "tenant"), Col("scenario"), Col("customer_id", "customer"),
+                                         Col("invoice_id", "invoice"), Col("amount", kind="money"), Col("decline"),
+                                         Col("hosted_invoice_url", "hosted page")],
+                   title="Stripe test mode: failing invoices for dunning")
         if fmt is Format.table:
             note(f"done in {result.seconds:.1f}s — try `pmfin report summary --month {result.summary_month}`")
+            if seeded is not None:
+                note("then `pmfin dunning run --dry-run` (the plan) and `pmfin dunning run` (for real, in test mode)")

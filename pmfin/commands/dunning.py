@@ -44,7 +44,7 @@ def _action(p, dry_run: bool) -> str:
         parts.append("open case")
     if p.resend:
         parts.append(f"re-send {len(p.resend)} unanswered attempt(s)")
-    if p.close:
+    if p.close and p.close != "paid_by_retry":
         parts.append({"paid_elsewhere": "close: paid elsewhere", "paid_by_retry": "close: paid by retry",
                       "voided": "close: voided (write off)", "uncollectible": "close: uncollectible (write off)"}[p.close])
     if p.skipped_slots:
@@ -70,6 +70,8 @@ def _cards(p) -> str:
 def _result(p, dry_run: bool) -> str:
     if dry_run:
         return p.note or "(dry run)"
+    if p.close == "paid_by_retry":
+        return "recovered (paid by the retry)"
     return p.result + (f": {p.note}" if p.note else "")
 
 
@@ -174,6 +176,10 @@ def status_cmd(
     ctx: typer.Context,
     tenant: TenantOption = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Recovery figures for cases opened on or after this date (YYYY-MM-DD). Default: the last 30 days.", show_default=False)] = None,
+    as_of: Annotated[
+        Optional[str],
+        typer.Option("--as-of", metavar="TIMESTAMP", help="Days, next attempts and MRR as of this instant (ISO 8601). Default: now.", show_default=False),
+    ] = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Open cases (tenant, invoice, amount due, day, stage, attempts so far, next attempt) and the
@@ -182,7 +188,8 @@ def status_cmd(
     tenant_id = parse_tenant(tenant)
     since_ = parse_date(since, flag="--since") if since is not None else None
     app_ctx = get_app(ctx)
-    st = service.status(app_ctx.engine, app_ctx.settings, tenant_id=str(tenant_id) if tenant_id else None, since=since_)
+    at = parse_instant(as_of, flag="--as-of") if as_of is not None else None
+    st = service.status(app_ctx.engine, app_ctx.settings, tenant_id=str(tenant_id) if tenant_id else None, since=since_, at=at)
     if fmt is Format.json:
         render({"cases": st.cases, "figures": st.figures}, fmt)
         return

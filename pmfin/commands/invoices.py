@@ -122,7 +122,7 @@ def pay_cmd(
     invoice_id = service.parse_invoice_id(invoice)
     pm = service.parse_payment_method(payment_method) if payment_method is not None else None
     app_ctx = get_app(ctx)
-    result = service.pay_invoice(app_ctx.engine, stripe_client(app_ctx), invoice_id, payment_method=pm)
+    result = service.pay_invoice(app_ctx.engine, stripe_client(app_ctx), app_ctx.settings, invoice_id, payment_method=pm)
     render(result, fmt, columns=[
         Col("invoice_id", "invoice"), Col("number"), Col("tenant_id", "tenant"), Col("amount", kind="money"),
         Col("card"), Col("payment_method", "payment method"), Col("outcome"), Col("reason"), Col("message"),
@@ -148,7 +148,7 @@ def void_cmd(ctx: typer.Context, invoice: InvoiceArg, yes: YesOption = False, fm
 
     amount = format_money(int(inv.get("amount_due") or 0), (inv.get("currency") or "usd").lower())
     confirm(f"Void invoice {inv.get('number') or invoice_id} ({amount}, customer {inv.get('customer')})?", yes=yes)
-    result = service.void_invoice(app_ctx.engine, client, invoice_id)
+    result = service.void_invoice(app_ctx.engine, client, app_ctx.settings, invoice_id)
     render(result, fmt, columns=[Col("invoice_id", "invoice"), Col("number"), Col("status"), Col("amount_due", "amount", kind="money"),
                                  Col("case_closed", "dunning case written off", kind="bool")], title="Invoice voided")
 

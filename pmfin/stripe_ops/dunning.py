@@ -365,7 +365,8 @@ def plan_case(policy: Policy, case: Case, invoice: dict, cards: list[Card] | Non
             step = CardStep(card.id, card.label, "try", key=dunning_key(case.invoice_id, plan.slot, card.id))
             if card.id in hard:
                 a = hard[card.id]
-                step.action, step.reason = "skip", f"hard decline ({a.decline_code or a.code}) on {_date(a.started_at)}"
+                when = f"in the day-{a.slot} retry" if a.slot else f"on {_date(a.started_at)}"
+                step.action, step.reason = "skip", f"hard decline ({a.decline_code or a.code}) {when}"
             elif card.id in in_slot:
                 step.action, step.reason = "skip", f"already tried in this slot: {in_slot[card.id].outcome}"
             elif card.expired(at):
@@ -821,9 +822,12 @@ def _close(conn: Connection, ctx: _Ctx, case: Case, reason: str, invoice: dict) 
 
 
 def settle_after_payment(engine: Engine, invoice_id: str, invoice: dict, *, now: dt.datetime,
-                         settings: Settings | None = None) -> bool:
+                         settings: Settings) -> bool:
     """After ``invoices pay`` succeeded or ``invoices void``: close the invoice's open case now
-    (recovered / written off) instead of at the next run. True when a case was closed."""
+    (recovered / written off) instead of at the next run, and send its email. True when a case
+    was closed."""
+    from pmfin.notify import send_pending
+
     status = invoice.get("status")
     if status not in CLOSED:
         return False
@@ -833,9 +837,11 @@ def settle_after_payment(engine: Engine, invoice_id: str, invoice: dict, *, now:
         case = load_case(conn, invoice_id)
         if case is None or case.status != "open":
             return False
-        smtp = True if settings is None else settings.smtp is not None
-        ctx = _Ctx(engine, None, Policy() if settings is None else Policy.from_settings(settings), now, False, smtp, None)
-        return _close(conn, ctx, case, CLOSED[status], invoice)
+        ctx = _Ctx(engine, None, Policy.from_settings(settings), now, False, settings.smtp is not None, None)
+        closed = _close(conn, ctx, case, CLOSED[status], invoice)
+    if closed and settings.smtp is not None:
+        send_pending(engine, settings.smtp, keys=[f"dunning:{invoice_id}:recovered"])  # unsent: the next run sends it
+    return closed
 
 
 # -- the run in a few numbers ---------------------------------------------------------------------

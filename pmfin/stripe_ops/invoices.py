@@ -32,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from pmfin.errors import PmfinError, UsageError
+from pmfin.settings import Settings
 from pmfin.stripe_ops.client import PmfinStripeClient, StripeUnavailable, idempotency_key, translate_error
 
 STATUSES = ("draft", "open", "paid", "uncollectible", "void")
@@ -562,8 +563,8 @@ class PayResult:
     case_closed: bool = False
 
 
-def pay_invoice(engine: Engine, client: PmfinStripeClient, invoice_id: str, *, payment_method: str | None = None,
-                now: dt.datetime | None = None) -> PayResult:
+def pay_invoice(engine: Engine, client: PmfinStripeClient, settings: Settings, invoice_id: str, *,
+                payment_method: str | None = None, now: dt.datetime | None = None) -> PayResult:
     """One attempt to pay an open (or uncollectible) invoice with one saved card.
 
     A rerun after a lost answer re-sends the unfinished attempt's key (Stripe answers it once);
@@ -572,7 +573,7 @@ def pay_invoice(engine: Engine, client: PmfinStripeClient, invoice_id: str, *, p
 
     now = now or dt.datetime.now(dt.timezone.utc)
     inv = retrieve_invoice(client, invoice_id)
-    replay = _replay_lost_answer(engine, client, inv, payment_method, now=now)
+    replay = _replay_lost_answer(engine, client, settings, inv, payment_method, now=now)
     if replay is not None:
         return replay
     status = inv.get("status")
@@ -611,7 +612,7 @@ def pay_invoice(engine: Engine, client: PmfinStripeClient, invoice_id: str, *, p
                                  key=key, origin="manual", slot=None)
         closed = False
         if result.outcome == "succeeded":
-            closed = dunning.settle_after_payment(engine, invoice_id, result.invoice or inv, now=now)
+            closed = dunning.settle_after_payment(engine, invoice_id, result.invoice or inv, now=now, settings=settings)
     return _pay_result(inv, tenant[0], result, closed)
 
 
@@ -625,8 +626,8 @@ def _pay_result(inv: dict, tenant_id: str | None, result: AttemptResult, closed:
     )
 
 
-def _replay_lost_answer(engine: Engine, client: PmfinStripeClient, inv: dict, payment_method: str | None,
-                        *, now: dt.datetime) -> PayResult | None:
+def _replay_lost_answer(engine: Engine, client: PmfinStripeClient, settings: Settings, inv: dict,
+                        payment_method: str | None, *, now: dt.datetime) -> PayResult | None:
     """A rerun after a lost answer: an earlier ``invoices pay`` of this invoice (with this card,
     when one is given) recorded its attempt but never got the answer. Within Stripe's key window
     the same key is sent again and Stripe's stored answer is the result, whatever the invoice's
@@ -649,7 +650,7 @@ def _replay_lost_answer(engine: Engine, client: PmfinStripeClient, inv: dict, pa
             return None
         closed = False
         if result.outcome == "succeeded":
-            closed = dunning.settle_after_payment(engine, invoice_id, result.invoice or inv, now=now)
+            closed = dunning.settle_after_payment(engine, invoice_id, result.invoice or inv, now=now, settings=settings)
     with engine.connect() as conn:
         tenant = tenants_by_customer(conn, [inv["customer"]]).get(inv["customer"]) if inv.get("customer") else None
     return _pay_result(inv, tenant[0] if tenant else None, result, closed)
@@ -676,7 +677,8 @@ def preview_void(client: PmfinStripeClient, invoice_id: str) -> dict:
     return inv
 
 
-def void_invoice(engine: Engine, client: PmfinStripeClient, invoice_id: str, *, now: dt.datetime | None = None) -> VoidResult:
+def void_invoice(engine: Engine, client: PmfinStripeClient, settings: Settings, invoice_id: str, *,
+                 now: dt.datetime | None = None) -> VoidResult:
     from pmfin.stripe_ops import dunning
 
     inv = preview_void(client, invoice_id)
@@ -685,7 +687,8 @@ def void_invoice(engine: Engine, client: PmfinStripeClient, invoice_id: str, *, 
             raise UsageError(f"invoice {invoice_id} is being worked on by a dunning run or `invoices pay`; try again shortly")
         with stripe_call(client, f"void invoice {invoice_id}"):
             voided = plain(client.v1.invoices.void_invoice(invoice_id, None, {"idempotency_key": idempotency_key("invoices", "void", invoice_id)}))
-        closed = dunning.settle_after_payment(engine, invoice_id, voided, now=now or dt.datetime.now(dt.timezone.utc))
+        closed = dunning.settle_after_payment(engine, invoice_id, voided, now=now or dt.datetime.now(dt.timezone.utc),
+                                              settings=settings)
     return VoidResult(invoice_id, voided.get("number"), voided.get("status") or "void", int(inv.get("amount_due") or 0),
                       (inv.get("currency") or "usd").lower(), closed)
 
