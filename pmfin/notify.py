@@ -48,7 +48,7 @@ SEVERITIES = ("info", "warning", "critical")
 class Notice:
     """One event to tell a tenant: an email and a dashboard alert under one unique ``key``."""
 
-    tenant_id: uuid.UUID | str
+    tenant_id: uuid.UUID | str | None  # None: a platform-level message (give ``recipient``)
     key: str
     kind: str
     severity: str
@@ -57,6 +57,8 @@ class Notice:
     alert: str  # the banner's one line
     invoice_id: str | None = None
     resolved: bool = False  # an alert that is history from the start (e.g. 'recovered')
+    recipient: str | None = None  # default: the tenant's billing_email
+    alert_row: bool = True  # False: an email only (e.g. the copy to finance)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -66,7 +68,7 @@ class Notice:
 @dataclass(frozen=True)
 class NotificationRow:
     id: int
-    tenant_id: str
+    tenant_id: str | None
     key: str
     kind: str
     severity: str
@@ -104,10 +106,13 @@ def record(conn: Connection, notice: Notice, *, smtp_configured: bool, at: dt.da
     together or not at all."""
     from sqlalchemy import text
 
-    recipient = conn.execute(
-        text("SELECT billing_email FROM tenant_config WHERE tenant_id = :t"), {"t": str(notice.tenant_id)}
-    ).scalar_one_or_none()
+    recipient = notice.recipient
+    if recipient is None and notice.tenant_id is not None:
+        recipient = conn.execute(
+            text("SELECT billing_email FROM tenant_config WHERE tenant_id = :t"), {"t": str(notice.tenant_id)}
+        ).scalar_one_or_none()
     recipient = (recipient or "").strip() or None
+    tenant = str(notice.tenant_id) if notice.tenant_id is not None else None
     if not smtp_configured:
         status = "not_configured"
     else:
@@ -124,11 +129,13 @@ def record(conn: Connection, notice: Notice, *, smtp_configured: bool, at: dt.da
             """
         ),
         {
-            "t": str(notice.tenant_id), "key": notice.key, "kind": notice.kind, "severity": notice.severity,
+            "t": tenant, "key": notice.key, "kind": notice.kind, "severity": notice.severity,
             "subject": notice.subject, "body": notice.body, "recipient": recipient, "invoice": notice.invoice_id,
             "created": created, "status": status,
         },
     ).scalar_one_or_none()
+    if not notice.alert_row:
+        return new is not None
     conn.execute(
         text(
             """
@@ -138,7 +145,7 @@ def record(conn: Connection, notice: Notice, *, smtp_configured: bool, at: dt.da
             """
         ),
         {
-            "t": str(notice.tenant_id), "key": notice.key, "kind": notice.kind, "severity": notice.severity,
+            "t": tenant, "key": notice.key, "kind": notice.kind, "severity": notice.severity,
             "message": notice.alert, "invoice": notice.invoice_id, "created": created, "resolved": notice.resolved,
         },
     )
@@ -347,10 +354,10 @@ def _mark(conn: Connection, row, status: str, at: dt.datetime, error: str | None
             UPDATE pmfin_notifications
             SET email_status = :status, attempts = attempts + 1, last_attempt_at = :at, last_error = :error,
                 sent_at = CASE WHEN :status = 'sent' THEN :at END
-            WHERE tenant_id = :t AND id = :id
+            WHERE id = :id
             """
         ),
-        {"status": status, "at": at, "error": error, "t": row.tenant_id, "id": row.id},
+        {"status": status, "at": at, "error": error, "id": row.id},
     )
 
 
@@ -406,4 +413,4 @@ def list_notifications(engine: Engine, *, pending: bool = False, tenant_id: uuid
             ),
             params,
         ).all()
-    return [NotificationRow(r.id, str(r.tenant_id), *r[2:]) for r in rows]
+    return [NotificationRow(r.id, str(r.tenant_id) if r.tenant_id else None, *r[2:]) for r in rows]

@@ -157,3 +157,12 @@ def test_resolve_alerts_of_one_invoice(engine):
         banner = conn.execute(text("SELECT message FROM pmfin_alerts WHERE tenant_id = :t AND resolved_at IS NULL"),
                               {"t": tenant}).scalars().all()
     assert banner == ["Payment of $49.00 failed."]
+
+
+def test_a_platform_level_message_goes_to_its_own_recipient(engine, smtp):
+    with engine.begin() as conn:
+        record(conn, notice(None, "finance:1", recipient="finance@penguinmails.example", alert_row=False), smtp_configured=True)
+    report = send_pending(engine, smtp_settings(smtp))
+    assert report.sent == ["finance:1"] and smtp.messages[0]["To"] == "finance@penguinmails.example"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM pmfin_alerts")).scalar_one() == 0

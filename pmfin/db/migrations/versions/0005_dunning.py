@@ -2,7 +2,8 @@
 
 Every tenant-scoped table has ``tenant_id`` first in its primary key (DESIGN.md §2). Stripe ids
 that identify a row across tenants (an invoice, an idempotency key) carry a unique index of
-their own.
+their own. Notifications and alerts hold platform-level rows too (tenant_id null: a message to
+finance, a platform-wide banner), so their key is the id alone, with an index on tenant_id.
 
 Revision ID: 0005_dunning
 """
@@ -113,8 +114,8 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE TABLE IF NOT EXISTS pmfin_notifications (
-            tenant_id       uuid NOT NULL,
-            id              bigint GENERATED ALWAYS AS IDENTITY,
+            id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant_id       uuid,                   -- null: a platform-level message (to finance)
             key             text NOT NULL,          -- one event, told once (dunning, invoice id, event: colon-joined)
             kind            text NOT NULL,
             severity        text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
@@ -128,8 +129,7 @@ def upgrade() -> None:
             attempts        integer NOT NULL DEFAULT 0,
             last_attempt_at timestamptz,
             last_error      text,
-            sent_at         timestamptz,
-            PRIMARY KEY (tenant_id, id)
+            sent_at         timestamptz
         )
         """
     )
@@ -137,19 +137,19 @@ def upgrade() -> None:
     op.execute(
         "CREATE INDEX IF NOT EXISTS pmfin_notifications_pending ON pmfin_notifications (id) WHERE email_status = 'pending'"
     )
+    op.execute("CREATE INDEX IF NOT EXISTS pmfin_notifications_tenant ON pmfin_notifications (tenant_id, created_at)")
     op.execute(
         """
         CREATE TABLE IF NOT EXISTS pmfin_alerts (
-            tenant_id   uuid NOT NULL,
-            id          bigint GENERATED ALWAYS AS IDENTITY,
+            id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant_id   uuid,                       -- null: a platform-wide banner (e.g. Stripe unreachable)
             key         text NOT NULL,              -- the notification's key
             kind        text NOT NULL,
             severity    text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
             message     text NOT NULL,
             invoice_id  text,
             created_at  timestamptz NOT NULL DEFAULT now(),
-            resolved_at timestamptz,                -- null: the app shows it as a banner
-            PRIMARY KEY (tenant_id, id)
+            resolved_at timestamptz                 -- null: the app shows it as a banner
         )
         """
     )
