@@ -9,6 +9,9 @@ a key used both as a scalar and as a container, array indexes with gaps.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from urllib.parse import parse_qsl
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
@@ -86,3 +89,42 @@ def flatten(params: dict | list, prefix: str = "") -> list[tuple[str, object]]:
         else:
             out.append((name, v))
     return out
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file part of a ``multipart/form-data`` request (``POST /v1/files``)."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Upload({self.filename!r}, {len(self.data)} bytes)"
+
+
+def decode_multipart(body: bytes, content_type: str) -> dict:
+    """A ``multipart/form-data`` body (as the SDK uploads files) → params: text parts decoded as
+    form keys (``a[b]``), file parts as ``Upload``. Malformed bodies raise ``MalformedParams``."""
+    if "boundary=" not in content_type:
+        raise MalformedParams("multipart/form-data without a boundary")
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\nMIME-Version: 1.0\r\n\r\n" + body
+    )
+    if not message.is_multipart() or message.defects:
+        raise MalformedParams("malformed multipart/form-data body")
+    pairs: list[tuple[str, object]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            raise MalformedParams("a multipart part without a name")
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_param("filename", header="content-disposition")
+        if filename is not None:
+            pairs.append((name, Upload(filename, part.get_content_type(), payload)))
+        else:
+            try:
+                pairs.append((name, payload.decode("utf-8")))
+            except UnicodeDecodeError:
+                raise MalformedParams(f"multipart part {name!r} is not UTF-8 text", name) from None
+    return decode_pairs(pairs)  # type: ignore[arg-type]

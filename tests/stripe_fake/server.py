@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from .errors import StripeApiError
-from .forms import MalformedParams, decode_query, flatten
+from .forms import MalformedParams, decode_multipart, decode_query, flatten
 from .objects import ObjectStore
 from .spec import SpecChecker
 
@@ -241,8 +241,11 @@ class StripeFake:
         with self.lock:
             self.requests.append(record)
         try:
-            text = parts.query if method in ("GET", "DELETE") else body.decode("utf-8")
-            params = decode_query(text)
+            content_type = headers.get("content-type", "")
+            if method == "POST" and content_type.startswith("multipart/form-data"):  # a file upload
+                params = decode_multipart(body, content_type)
+            else:
+                params = decode_query(parts.query if method in ("GET", "DELETE") else body.decode("utf-8"))
         except (MalformedParams, UnicodeDecodeError) as exc:
             message = f"{method} {path}: {exc}"
             with self.lock:

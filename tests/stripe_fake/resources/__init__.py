@@ -14,3 +14,7 @@ from . import accounts  # noqa: E402,F401  (registers its routes)
 from . import billing_helpers  # noqa: E402,F401  (fake.billing)
 from . import customers  # noqa: E402,F401
 from . import invoices  # noqa: E402,F401
+from . import payments  # noqa: E402,F401  (charges, balance transactions, transfers, application fees, refunds)
+from . import disputes  # noqa: E402,F401
+from . import files  # noqa: E402,F401  (fake.uploads)
+from . import payments_helpers  # noqa: E402,F401  (fake.payments)

@@ -30,7 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from .. import cards
 from ..errors import StripeApiError, invalid_request
-from ..objects import expand_paths, from_fixture, new_id, now, paginate
+from ..objects import expand_paths, from_fixture, json_copy, new_id, now, paginate
 
 FEE_PERCENT = Decimal("0.029")
 FEE_FIXED = {"usd": 30, "eur": 25, "gbp": 20, "cad": 30, "aud": 30, "nzd": 30, "chf": 30, "sgd": 50, "jpy": 50}
@@ -55,8 +55,18 @@ PREFIXES = (
     ("pm_", "payment_method"),
     ("pi_", "payment_intent"),
     ("ch_", "charge"),
+    ("py_", "charge"),  # a payment on a connected account (a destination charge's transfer)
     ("ii_", "invoiceitem"),
     ("in_", "invoice"),
+    ("tr_", "transfer"),
+    ("fee_", "application_fee"),
+    ("dp_", "dispute"),
+    ("re_", "refund"),
+    ("file_", "file"),
+    ("prod_", "product"),
+    ("price_", "price"),
+    ("sub_", "subscription"),
+    ("si_", "subscription_item"),
 )
 
 
@@ -64,6 +74,27 @@ def stripe_fee(amount: int, currency: str) -> int:
     """2.9 % of the amount rounded half up to the minor unit, plus the currency's fixed fee."""
     percent = (Decimal(amount) * FEE_PERCENT).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     return int(percent) + FEE_FIXED.get(currency.lower(), FEE_FIXED_DEFAULT)
+
+
+def fee_breakdown(fee: int | None, fee_details: list[dict] | None, currency: str) -> tuple[int, list[dict]]:
+    """(fee, fee_details) as a balance transaction holds them: the details sum to the fee. Either
+    may be given; a detail needs ``amount`` (``type`` defaults to stripe_fee)."""
+    if fee_details is None:
+        fee_details = [{"amount": fee}] if fee else []
+    details = [
+        {
+            "amount": int(d["amount"]),
+            "application": d.get("application"),
+            "currency": d.get("currency", currency),
+            "description": d.get("description", "Stripe processing fees"),
+            "type": d.get("type", "stripe_fee"),
+        }
+        for d in fee_details
+    ]
+    total = sum(d["amount"] for d in details)
+    if fee is not None and fee != total:
+        raise ValueError(f"fee_details sum to {total}, not fee={fee}")
+    return total, details
 
 
 def format_amount(amount: int, currency: str) -> str:
@@ -112,12 +143,15 @@ class Billing:
                     found = self.store.get("account", obj_id)
                     platform = self.fake.accounts.platform
                     return found or (platform if platform["id"] == obj_id else None)
+                if prefix == "py_":  # lives on the connected account the platform transferred to
+                    found = self.store.get(kind, obj_id, self.owner) or self.store.find(kind, obj_id)
+                    return found[1] if isinstance(found, tuple) else found
                 return self.store.get(kind, obj_id, self.owner)
         return None
 
     def expand(self, obj: dict, paths: list[str]) -> dict:
         """A deep copy of ``obj`` with ``paths`` expanded (``a.b`` follows ids, ``data`` lists)."""
-        out = copy.deepcopy(obj)
+        out = json_copy(obj)
         expand_paths(out, paths, self.lookup)
         return out
 
@@ -549,53 +583,10 @@ class Billing:
             return invoice
         if invoice["auto_advance"] and invoice["collection_method"] == "charge_automatically":
             invoice["next_payment_attempt"] = ts + FIRST_ATTEMPT_SECONDS
-        pi_id = new_id("pi")
-        self.put(
-            from_fixture(
-                "payment_intent",
-                id=pi_id,
-                amount=invoice["amount_due"],
-                amount_capturable=0,
-                amount_details={"tip": {}},
-                amount_received=0,
-                application=None,
-                application_fee_amount=None,
-                automatic_payment_methods=None,
-                canceled_at=None,
-                cancellation_reason=None,
-                capture_method="automatic",
-                client_secret=f"{pi_id}_secret_{secrets.token_urlsafe(18)}",
-                confirmation_method="automatic",
-                created=ts,
-                currency=invoice["currency"],
-                customer=invoice["customer"],
-                customer_account=None,
-                description="Payment for Invoice",
-                excluded_payment_method_types=None,
-                last_payment_error=None,
-                latest_charge=None,
-                livemode=False,
-                managed_payments=None,
-                metadata={},
-                next_action=None,
-                on_behalf_of=None,
-                payment_method=None,
-                payment_method_configuration_details=None,
-                payment_method_options={"card": {"request_three_d_secure": "automatic"}},
-                payment_method_types=["card"],
-                processing=None,
-                receipt_email=None,
-                review=None,
-                setup_future_usage=None,
-                shipping=None,
-                source=None,
-                statement_descriptor=None,
-                statement_descriptor_suffix=None,
-                status="requires_payment_method",
-                transfer_data=None,
-                transfer_group=None,
-            )
-        )
+        pi_id = self.new_payment_intent(
+            amount=invoice["amount_due"], currency=invoice["currency"], customer=invoice["customer"],
+            description="Payment for Invoice", created=ts,
+        )["id"]
         self.put(
             from_fixture(
                 "invoice_payment",
@@ -613,6 +604,67 @@ class Billing:
             )
         )
         return invoice
+
+    def new_payment_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        customer: str | None,
+        description: str | None,
+        created: int,
+        application_fee_amount: int | None = None,
+        transfer_data: dict | None = None,
+        metadata: dict | None = None,
+    ) -> dict:
+        """A payment intent waiting for a payment method (``attempt``/the charge moves it on)."""
+        pi_id = new_id("pi")
+        return self.put(
+            from_fixture(
+                "payment_intent",
+                id=pi_id,
+                amount=amount,
+                amount_capturable=0,
+                amount_details={"tip": {}},
+                amount_received=0,
+                application=None,
+                application_fee_amount=application_fee_amount,
+                automatic_payment_methods=None,
+                canceled_at=None,
+                cancellation_reason=None,
+                capture_method="automatic",
+                client_secret=f"{pi_id}_secret_{secrets.token_urlsafe(18)}",
+                confirmation_method="automatic",
+                created=created,
+                currency=currency,
+                customer=customer,
+                customer_account=None,
+                description=description,
+                excluded_payment_method_types=None,
+                last_payment_error=None,
+                latest_charge=None,
+                livemode=False,
+                managed_payments=None,
+                metadata=dict(metadata or {}),
+                next_action=None,
+                on_behalf_of=None,
+                payment_method=None,
+                payment_method_configuration_details=None,
+                payment_method_options={"card": {"request_three_d_secure": "automatic"}},
+                payment_method_types=["card"],
+                processing=None,
+                receipt_email=None,
+                review=None,
+                setup_future_usage=None,
+                shipping=None,
+                source=None,
+                statement_descriptor=None,
+                statement_descriptor_suffix=None,
+                status="requires_payment_method",
+                transfer_data=transfer_data,
+                transfer_group=f"group_{pi_id}" if transfer_data else None,
+            )
+        )
 
     def payments_of(self, invoice: dict) -> list[dict]:
         """The invoice's ``invoice_payment`` objects, newest first."""
@@ -739,8 +791,32 @@ class Billing:
 
     # -- money -------------------------------------------------------------------------------
     def _charge(self, invoice: dict, intent: dict, pm: dict, decline: cards.Decline | None, ts: int) -> dict:
+        """The charge of one invoice payment attempt (and its balance transaction when it succeeds)."""
+        return self.new_charge(
+            amount=invoice["amount_due"], currency=invoice["currency"], customer=invoice["customer"], intent=intent,
+            pm=pm, decline=decline, created=ts, description="Payment for Invoice",
+        )
+
+    def new_charge(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        customer: str | None,
+        intent: dict,
+        pm: dict,
+        decline: cards.Decline | None,
+        created: int,
+        description: str | None,
+        metadata: dict | None = None,
+        fee: int | None = None,
+        fee_details: list[dict] | None = None,
+        receipt_kind: str = "invoices",
+    ) -> dict:
+        """A card charge for ``intent`` with ``pm``: succeeded (with a balance transaction whose fee
+        is Stripe's, or ``fee``/``fee_details`` when given) or failed with ``decline``."""
         ok = decline is None
-        amount, currency, card = invoice["amount_due"], invoice["currency"], pm["card"]
+        ts, card = created, pm["card"]
         charge_id = new_id("ch")
         charge = from_fixture(
             "charge",
@@ -752,20 +828,20 @@ class Billing:
             application_fee=None,
             application_fee_amount=None,
             balance_transaction=None,
-            billing_details=copy.deepcopy(pm["billing_details"]),
+            billing_details=json_copy(pm["billing_details"]),
             calculated_statement_descriptor="PENGUINMAILS",
             captured=ok,
             created=ts,
             currency=currency,
-            customer=invoice["customer"],
-            description="Payment for Invoice",
+            customer=customer,
+            description=description,
             disputed=False,
             failure_balance_transaction=None,
             failure_code=None if ok else decline.code,
             failure_message=None if ok else decline.message,
             fraud_details={},
             livemode=False,
-            metadata={},
+            metadata=dict(metadata or {}),
             on_behalf_of=None,
             outcome={
                 "advice_code": None,
@@ -783,7 +859,7 @@ class Billing:
             payment_method=pm["id"],
             receipt_email=None,
             receipt_number=None,
-            receipt_url=f"https://pay.stripe.com/receipts/invoices/{secrets.token_urlsafe(48)}?s=ap" if ok else None,
+            receipt_url=f"https://pay.stripe.com/receipts/{receipt_kind}/{secrets.token_urlsafe(48)}?s=ap" if ok else None,
             refunded=False,
             refunds={"object": "list", "data": [], "has_more": False, "total_count": 0, "url": f"/v1/charges/{charge_id}/refunds"},
             review=None,
@@ -793,15 +869,16 @@ class Billing:
             statement_descriptor=None,
             statement_descriptor_suffix=None,
             status="succeeded" if ok else "failed",
+            transfer=None,
             transfer_data=None,
-            transfer_group=None,
+            transfer_group=intent.get("transfer_group"),
         )
         details = charge["payment_method_details"]["card"]
         details.update(
             amount_authorized=amount if ok else None,
             authorization_code=secrets.choice("0123456789") * 6 if ok else None,
             brand=card["brand"],
-            checks=copy.deepcopy(card["checks"]),
+            checks=dict(card["checks"]),
             country=card["country"],
             exp_month=card["exp_month"],
             exp_year=card["exp_year"],
@@ -818,31 +895,52 @@ class Billing:
             wallet=None,
         )
         if ok:
-            fee = stripe_fee(amount, currency)
-            txn = self.put(
-                from_fixture(
-                    "balance_transaction",
-                    id=new_id("txn"),
-                    amount=amount,
-                    available_on=ts + SETTLEMENT_DAYS * 86400,
-                    created=ts,
-                    currency=currency,
-                    description="Payment for Invoice",
-                    exchange_rate=None,
-                    fee=fee,
-                    fee_details=[
-                        {"amount": fee, "application": None, "currency": currency, "description": "Stripe processing fees", "type": "stripe_fee"}
-                    ],
-                    net=amount - fee,
-                    reporting_category="charge",
-                    source=charge_id,
-                    status="pending",
-                    type="charge",
-                    balance_type="payments",
-                )
+            if fee is None and fee_details is None:
+                fee = stripe_fee(amount, currency)
+            fee, fee_details = fee_breakdown(fee, fee_details, currency)
+            txn = self.new_balance_transaction(
+                amount=amount, currency=currency, created=ts, description=description, source=charge_id,
+                type="charge", reporting_category="charge", fee_details=fee_details,
             )
             charge["balance_transaction"] = txn["id"]
         return self.put(charge)
+
+    def new_balance_transaction(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        created: int,
+        description: str | None,
+        source: str,
+        type: str,
+        reporting_category: str,
+        fee_details: list[dict] = (),
+        settle_days: int = SETTLEMENT_DAYS,
+    ) -> dict:
+        """A balance transaction: ``net`` = amount − the fees; pending until ``available_on``."""
+        fee = sum(d["amount"] for d in fee_details)
+        available_on = created + settle_days * 86400
+        return self.put(
+            from_fixture(
+                "balance_transaction",
+                id=new_id("txn"),
+                amount=amount,
+                available_on=available_on,
+                created=created,
+                currency=currency,
+                description=description,
+                exchange_rate=None,
+                fee=fee,
+                fee_details=[dict(d) for d in fee_details],
+                net=amount - fee,
+                reporting_category=reporting_category,
+                source=source,
+                status="available" if available_on <= now() else "pending",
+                type=type,
+                balance_type="payments",
+            )
+        )
 
     def charges_of(self, invoice: dict | None = None) -> list[dict]:
         """Charges, oldest first; of one invoice (through its payment intents) when given."""
