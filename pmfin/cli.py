@@ -135,7 +135,7 @@ def root(
 
 
 def _mount() -> None:
-    from pmfin.commands import connect, costs, db, demo, dunning, fx, invoices, notifications, report
+    from pmfin.commands import connect, costs, db, demo, disputes, dunning, fx, invoices, notifications, reconcile, report
 
     app.add_typer(db.app, name="db")
     app.add_typer(report.app, name="report")
@@ -145,6 +145,8 @@ def _mount() -> None:
     app.add_typer(invoices.app, name="invoices")
     app.add_typer(dunning.app, name="dunning")
     app.add_typer(notifications.app, name="notifications")
+    app.add_typer(reconcile.app, name="reconcile")
+    app.add_typer(disputes.app, name="disputes")
     demo.register(app)
 
 
