@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-
 import typer
 from typer.core import TyperGroup
 
-from pmfin import __version__
+from pmfin import __version__, typer_compat
 from pmfin.context import AppContext
 from pmfin.errors import PmfinError
+
+typer_compat.apply()
 
 
 def _report_error(err: PmfinError, verbose: bool) -> None:

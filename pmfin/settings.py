@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from dotenv import dotenv_values
-
 from pmfin.errors import ConfigError
 
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
@@ -153,6 +151,8 @@ class Settings:
                 raise ConfigError(f"env file not found: {path}")
             if not path.is_file():
                 raise ConfigError(f"env file is not a file: {path}")
+            from dotenv import dotenv_values
+
             try:
                 dotenv = {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
             except OSError as exc:
