@@ -12,8 +12,10 @@ import csv
 import dataclasses
 import datetime as dt
 import enum
+import errno
 import io
 import json
+import os
 import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -119,8 +121,20 @@ def _columns_for(rows: Sequence[Mapping[str, Any]], columns: Sequence[Col] | Non
     return [Col(k) for k in keys]
 
 
+class _Console(Console):
+    """rich's Console, except that a closed pipe raises BrokenPipeError for ``pmfin.cli`` to handle
+    (rich itself would exit 1, which is pmfin's "found problems")."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
+def stdout_console(**kwargs: Any) -> Console:
+    return _Console(file=kwargs.pop("file", None) or sys.stdout, **kwargs)
+
+
 def stderr_console() -> Console:
-    return Console(file=sys.stderr, soft_wrap=True)
+    return _Console(file=sys.stderr, soft_wrap=True)
 
 
 def warn(message: str) -> None:
@@ -198,11 +212,11 @@ def render(
 def print_table(renderable: Any, out: Any = None) -> None:
     """Print a rich renderable to stdout (or ``out``). Not on a terminal (a pipe, a file, cron
     mail) the width is what the table needs, so nothing is cut to fit 80 columns."""
-    console = Console(file=out or sys.stdout, soft_wrap=False)
+    console = stdout_console(file=out, soft_wrap=False)
     if not console.is_terminal:
         wide = Console(file=io.StringIO(), width=1000)
         width = wide.measure(renderable).maximum
-        console = Console(file=out or sys.stdout, soft_wrap=False, width=max(80, width))
+        console = stdout_console(file=out, soft_wrap=False, width=max(80, width))
     console.print(renderable)
 
 

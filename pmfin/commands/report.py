@@ -7,12 +7,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-
 from pmfin.context import get_app
 from pmfin.lazy import lazy_module
 from pmfin.months import Month
-from pmfin.output import Col, Format, FormatOption, note, render, render_sections, warn
+from pmfin.output import Col, Format, FormatOption, note, render, render_sections, stdout_console, warn
 
 chart = lazy_module("pmfin.metrics.chart")
 mrr_service = lazy_module("pmfin.metrics.mrr")
@@ -167,7 +165,7 @@ def movements_cmd(
     render([m.as_row() for m in series], fmt, columns=columns + ([] if fmt is Format.table else EXTRA_COLUMNS),
            title=f"MRR movements {frm} – {to}")
     if fmt is Format.table:
-        console = Console(soft_wrap=False, highlight=False)
+        console = stdout_console(soft_wrap=False, highlight=False)
         console.print()
         for line in chart.terminal_lines(series):
             console.print(line)
