@@ -9,6 +9,7 @@ override the real environment.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -41,72 +42,141 @@ def key_mode(key: str) -> str:
     return "unknown"
 
 
-# (setting name, environment variables in order of precedence, default)
-_ENV: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "database_url": (("PMFIN_DATABASE_URL", "DATABASE_URL"), None),
-    "home": (("PMFIN_HOME",), None),
-    "stripe_api_key": (("PMFIN_STRIPE_API_KEY", "STRIPE_API_KEY"), None),
-    "stripe_api_base": (("PMFIN_STRIPE_API_BASE", "STRIPE_API_BASE"), None),
-    "stripe_max_retries": (("PMFIN_STRIPE_MAX_RETRIES",), "3"),
-    "stripe_timeout": (("PMFIN_STRIPE_TIMEOUT",), "30"),
-    "stripe_rate": (("PMFIN_STRIPE_RATE",), None),
-    "app_url": (("PMFIN_APP_URL", "APP_URL", "NEXT_PUBLIC_APP_URL"), "http://localhost:3000"),
-    "currency": (("PMFIN_CURRENCY",), "usd"),
-    "stripe_fee_percent": (("PMFIN_STRIPE_FEE_PERCENT",), "2.9"),
-    "stripe_fee_fixed": (("PMFIN_STRIPE_FEE_FIXED",), "usd=30,eur=25,gbp=20,cad=30,aud=30,chf=30"),
-    "connect_platform_share": (("PMFIN_CONNECT_PLATFORM_SHARE",), "0.23"),
-    "email_cost_cents": (("PMFIN_EMAIL_COST_CENTS",), "0.05"),
-    "live": (("PMFIN_LIVE",), "false"),
-    "cash": (("PMFIN_CASH",), None),
-}
+# -- parsers: the text of a setting → its value, or a ConfigError that names the variable ------
+# Each takes (name, text): ``name`` says where the text came from (``PMFIN_EMAIL_COST_CENTS``, or
+# ``PMFIN_EMAIL_COST_CENTS in ./.env``, or a flag), so a bad value is refused like a bad flag.
 
 
-def _truthy(value: str) -> bool:
+def text(name: str, value: str) -> str:
+    return value
+
+
+def boolean(name: str, value: str) -> bool:
     v = value.strip().lower()
     if v in ("1", "true", "yes", "on"):
         return True
     if v in ("0", "false", "no", "off", ""):
         return False
-    raise ConfigError(f"expected true/false, got {value!r}")
+    raise ConfigError(f"{name} must be true or false (1/0, yes/no, on/off), got {value!r}")
 
 
-def _decimal(name: str, value: str) -> Decimal:
-    try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    if not d.is_finite():
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    return d
+def number(minimum: Decimal | int, maximum: Decimal | int, *, unit: str = "", above: bool = False):
+    """A decimal number from ``minimum`` (excluded when ``above``) to ``maximum``."""
+    low, high = Decimal(minimum), Decimal(maximum)
+    span = f"{'above' if above else 'from'} {low} {'and at most' if above else 'to'} {high}{unit}"
+
+    def parse(name: str, value: str) -> Decimal:
+        try:
+            d = Decimal(value.strip())
+        except InvalidOperation:
+            raise ConfigError(f"{name} must be a number {span}, got {value!r}") from None
+        if not value.strip().isascii() or not d.is_finite() or d > high or d < low or (above and d == low):
+            raise ConfigError(f"{name} must be a number {span}, got {value!r}")
+        return d
+
+    return parse
 
 
-def _int(name: str, value: str, *, minimum: int = 0) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
-    if n < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {n}")
-    return n
+def whole(minimum: int, maximum: int, *, unit: str = ""):
+    """A whole number from ``minimum`` to ``maximum``."""
+
+    def parse(name: str, value: str) -> int:
+        v = value.strip()
+        if not re.fullmatch(r"-?[0-9]+", v) or not minimum <= int(v) <= maximum:
+            raise ConfigError(f"{name} must be a whole number from {minimum} to {maximum}{unit}, got {value!r}")
+        return int(v)
+
+    return parse
 
 
-def _fee_map(name: str, value: str) -> dict[str, int]:
+def currency_code(name: str, value: str) -> str:
+    c = value.strip().lower()
+    if len(c) != 3 or not c.isascii() or not c.isalpha():
+        raise ConfigError(f"{name} must be a 3-letter ISO currency code such as usd, got {value!r}")
+    return c
+
+
+def http_url(name: str, value: str) -> str:
+    url = value.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return url
+
+
+def path(name: str, value: str) -> Path:
+    return Path(value).expanduser()
+
+
+MAX_FIXED_FEE = 1_000_000  # minor units; a fixed fee per charge above $10,000 is a typo
+
+
+def fee_map(name: str, value: str) -> dict[str, int]:
     """``usd=30,eur=25`` → {'usd': 30, 'eur': 25}: Stripe's fixed fee per charge, in each
     currency's minor units (DESIGN §4: "configurable, per currency")."""
     fees: dict[str, int] = {}
+    amount = whole(0, MAX_FIXED_FEE, unit=" minor units")
     for part in filter(None, (p.strip() for p in value.split(","))):
-        currency, sep, amount = part.partition("=")
-        currency = currency.strip().lower()
-        if not sep or len(currency) != 3 or not currency.isalpha():
+        code, sep, fee = part.partition("=")
+        code = code.strip().lower()
+        if not sep or len(code) != 3 or not code.isascii() or not code.isalpha():
             raise ConfigError(f"{name} must look like usd=30,eur=25 (currency=minor units), got {part!r}")
-        fees[currency] = _int(name, amount.strip())
+        fees[code] = amount(f"{name} ({code})", fee)
     return fees
+
+
+# -- the settings ------------------------------------------------------------------------------
+# setting → (environment variables in order of precedence, default, parser). A setting without a
+# parser is text. To add one: a line here and a field of ``Settings`` with the same name.
+_ENV: dict[str, tuple] = {
+    "database_url": (("PMFIN_DATABASE_URL", "DATABASE_URL"), None),
+    "home": (("PMFIN_HOME",), None, path),
+    "stripe_api_key": (("PMFIN_STRIPE_API_KEY", "STRIPE_API_KEY"), None),
+    "stripe_api_base": (("PMFIN_STRIPE_API_BASE", "STRIPE_API_BASE"), None, http_url),
+    "stripe_max_retries": (("PMFIN_STRIPE_MAX_RETRIES",), "3", whole(0, 10)),
+    "stripe_timeout": (("PMFIN_STRIPE_TIMEOUT",), "30", number(0, 600, unit=" seconds", above=True)),
+    "stripe_rate": (("PMFIN_STRIPE_RATE",), None, number(0, 10_000, unit=" requests per second", above=True)),
+    "app_url": (("PMFIN_APP_URL", "APP_URL", "NEXT_PUBLIC_APP_URL"), "http://localhost:3000", http_url),
+    "currency": (("PMFIN_CURRENCY",), "usd", currency_code),
+    "stripe_fee_percent": (("PMFIN_STRIPE_FEE_PERCENT",), "2.9", number(0, 100, unit=" (percent)")),
+    "stripe_fee_fixed": (("PMFIN_STRIPE_FEE_FIXED",), "usd=30,eur=25,gbp=20,cad=30,aud=30,chf=30", fee_map),
+    "connect_platform_share": (("PMFIN_CONNECT_PLATFORM_SHARE",), "0.23", number(0, 1)),
+    "email_cost_cents": (("PMFIN_EMAIL_COST_CENTS",), "0.05", number(0, 100, unit=" (cents per email)")),
+    "live": (("PMFIN_LIVE",), "false", boolean),
+    "cash": (("PMFIN_CASH",), None),  # major units as typed: parsed in the report's currency
+}
 
 
 def default_home() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("pmfin", appauthor=False))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of a ``.env`` file; a line python-dotenv cannot parse is a ConfigError naming
+    the file and the line (python-dotenv itself would only log it and skip the setting)."""
+    import io
+
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    if not path.exists():
+        raise ConfigError(f"env file not found: {path}")
+    if not path.is_file():
+        raise ConfigError(f"env file is not a file: {path}")
+    try:
+        content = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read env file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}, line {line}: not UTF-8 text") from None
+    for binding in parse_stream(io.StringIO(content)):
+        if binding.error:
+            statement = binding.original.string.strip().splitlines()[0]
+            hint = " (a quote is not closed)" if statement.count('"') % 2 or statement.count("'") % 2 else ""
+            raise ConfigError(f"{path}, line {binding.original.line}: not a NAME=value line{hint}: {statement}")
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(content)).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -127,7 +197,7 @@ class Settings:
     live: bool
     cash: str | None = None  # cash balance now, major units as typed (parsed in the report's currency)
     verbose: bool = False
-    sources: Mapping[str, str] | None = None  # setting → where it came from (flag/env NAME/.env)
+    sources: Mapping[str, str] | None = None  # setting → where it came from (flag/env NAME/.env NAME)
 
     @classmethod
     def load(
@@ -136,7 +206,8 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         env_file: str | Path | None = None,
     ) -> Settings:
-        """Resolve every setting: ``flags`` (non-None values) > ``environ`` > ``.env``.
+        """Resolve every setting: ``flags`` (non-None values) > ``environ`` > ``.env``, each
+        parsed and checked by its parser in ``_ENV`` (a bad value is a ConfigError naming it).
 
         ``env_file``: the .env to read; default ``PMFIN_ENV_FILE`` or ``./.env`` when present.
         """
@@ -144,65 +215,30 @@ class Settings:
         environ = os.environ if environ is None else environ
         if env_file is None:
             env_file = environ.get("PMFIN_ENV_FILE") or (".env" if Path(".env").is_file() else None)
-        dotenv: dict[str, str] = {}
-        if env_file is not None:
-            path = Path(env_file)
-            if not path.exists():
-                raise ConfigError(f"env file not found: {path}")
-            if not path.is_file():
-                raise ConfigError(f"env file is not a file: {path}")
-            from dotenv import dotenv_values
+        dotenv = read_env_file(Path(env_file)) if env_file is not None else {}
 
-            try:
-                dotenv = {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
-            except OSError as exc:
-                raise ConfigError(f"cannot read env file {path}: {exc.strerror or exc}") from None
-            except UnicodeDecodeError:
-                raise ConfigError(f"env file {path} is not UTF-8 text") from None
-
-        raw: dict[str, str | None] = {}
+        values: dict[str, object] = {}
         sources: dict[str, str] = {}
-        for name, (env_names, default) in _ENV.items():
+        for name, (env_names, default, *parser) in _ENV.items():
+            parse = parser[0] if parser else text
             if name in flags:
-                raw[name] = str(flags[name]).strip() if not isinstance(flags[name], bool) else str(flags[name]).lower()
-                sources[name] = "flag"
-                continue
-            for source_name, mapping in (("env", environ), (".env", dotenv)):
-                hit = next((e for e in env_names if mapping.get(e) not in (None, "")), None)
-                if hit is not None:
-                    raw[name] = mapping[hit].strip()  # "sk_live_… " pasted with a space is still live
-                    sources[name] = f"{source_name} {hit}"
-                    break
+                value = flags[name]
+                raw, where, sources[name] = (str(value).lower() if isinstance(value, bool) else str(value).strip(),
+                                             "--" + name.replace("_", "-"), "flag")
             else:
-                raw[name] = default
-                sources[name] = "default"
-
-        currency = (raw["currency"] or "usd").strip().lower()
-        if len(currency) != 3 or not currency.isalpha():
-            raise ConfigError(f"PMFIN_CURRENCY must be a 3-letter ISO currency code, got {raw['currency']!r}")
-        share = _decimal("PMFIN_CONNECT_PLATFORM_SHARE", raw["connect_platform_share"] or "0")
-        if not (0 <= share <= 1):
-            raise ConfigError(f"PMFIN_CONNECT_PLATFORM_SHARE must be between 0 and 1, got {share}")
-        home = Path(raw["home"]).expanduser() if raw["home"] else default_home()
-        return cls(
-            database_url=raw["database_url"],
-            home=home,
-            stripe_api_key=raw["stripe_api_key"],
-            stripe_api_base=(raw["stripe_api_base"] or None),
-            stripe_max_retries=_int("PMFIN_STRIPE_MAX_RETRIES", raw["stripe_max_retries"] or "0"),
-            stripe_timeout=_decimal("PMFIN_STRIPE_TIMEOUT", raw["stripe_timeout"] or "30"),
-            stripe_rate=_decimal("PMFIN_STRIPE_RATE", raw["stripe_rate"]) if raw["stripe_rate"] else None,
-            app_url=(raw["app_url"] or "").rstrip("/"),
-            currency=currency,
-            stripe_fee_percent=_decimal("PMFIN_STRIPE_FEE_PERCENT", raw["stripe_fee_percent"] or "0"),
-            stripe_fee_fixed=_fee_map("PMFIN_STRIPE_FEE_FIXED", raw["stripe_fee_fixed"] or ""),
-            connect_platform_share=share,
-            email_cost_cents=_decimal("PMFIN_EMAIL_COST_CENTS", raw["email_cost_cents"] or "0"),
-            live=_truthy(raw["live"] or "false"),
-            cash=raw["cash"] or None,
-            verbose=bool(flags.get("verbose", False)),
-            sources=sources,
-        )
+                for source, mapping in (("env", environ), (".env", dotenv)):
+                    hit = next((e for e in env_names if mapping.get(e) not in (None, "")), None)
+                    if hit is not None:
+                        raw = mapping[hit].strip()  # "sk_live_… " pasted with a space is still live
+                        where = hit if source == "env" else f"{hit} in {env_file}"
+                        sources[name] = f"{source} {hit}"
+                        break
+                else:
+                    raw, where, sources[name] = default, env_names[0], "default"
+            values[name] = None if raw is None else parse(where, raw)
+        if values["home"] is None:
+            values["home"] = default_home()
+        return cls(**values, verbose=bool(flags.get("verbose", False)), sources=sources)
 
     def fixed_fee(self, currency: str) -> int | None:
         """Stripe's fixed fee per card charge in ``currency`` (minor units); None when not configured."""

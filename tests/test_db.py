@@ -329,7 +329,7 @@ def test_env_file_errors(tmp_path):
     bad = tmp_path / "bad.env"
     bad.write_bytes(b"\xff\xfeX=1\n")
     cli = make_cli({"PMFIN_HOME": str(tmp_path)})
-    _assert_one_line_error(cli("--env-file", str(bad), "db", "url"), "is not UTF-8 text")
+    _assert_one_line_error(cli("--env-file", str(bad), "db", "url"), f"{bad}, line 1: not UTF-8 text")
     _assert_one_line_error(cli("--env-file", str(tmp_path), "db", "url"), "env file is not a file")
 
 
