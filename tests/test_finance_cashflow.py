@@ -179,3 +179,25 @@ def test_cashflow_negative_starting_cash_refused(cli):
     assert "--starting-cash must not be negative, got '-5'" in res.stderr and "Traceback" not in res.stderr
     res = cli("report", "cashflow", "--from", "2025-07", "--starting-cash", "0", "--format", "json")
     assert res.exit_code == 0, res.stderr
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (("--starting-cash", "€2500000"), "error: --starting-cash is in EUR ('€2500000'), not in USD: give the amount in USD"),
+        (("--starting-cash", "2500000 GBP"), "error: --starting-cash is in GBP ('2500000 GBP'), not in USD: give the amount in USD"),
+        (("--starting-cash", "$2500000", "--currency", "eur"),
+         "error: --starting-cash is in USD ('$2500000'), not in EUR: give the amount in EUR"),
+    ],
+)
+def test_an_amount_in_another_currency_is_refused(cli, args, line):
+    res = cli("report", "cashflow", "--from", "2025-03", *args)
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip() == line
+
+
+def test_an_amount_in_the_reporting_currency_may_carry_its_symbol_or_code(cli):
+    for cash in ("$1000", "1000 USD", "usd1000", "1,000.00"):
+        res = cli("report", "cashflow", "--from", "2025-03", "--months", "1", "--starting-cash", cash, "--format", "json")
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["months"][0]["starting_cash"] == 100_000
