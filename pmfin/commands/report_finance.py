@@ -11,8 +11,9 @@ from typing import Annotated, Optional
 import typer
 
 from pmfin.context import get_app
+from pmfin.errors import UsageError
 from pmfin.money import format_money
-from pmfin.months import Month
+from pmfin.months import Month, report_month
 from pmfin.output import Col, Format, FormatOption, render, render_sections, warn
 
 MonthOption = Annotated[
@@ -21,11 +22,6 @@ MonthOption = Annotated[
 ]
 
 
-def _month(text: str | None) -> Month:
-    """--month, or the last complete month (as every `pmfin report` command)."""
-    from pmfin.metrics.mrr import default_month
-
-    return Month.parse(text) if text is not None else default_month()
 CurrencyOption = Annotated[
     Optional[str],
     typer.Option(
@@ -95,7 +91,7 @@ def revenue_cmd(
     """
     from pmfin.metrics.revenue import revenue_by_stream
 
-    m = _month(month)
+    m = report_month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     with app.engine.connect() as conn:
@@ -149,7 +145,7 @@ def costs_cmd(
     """
     from pmfin.metrics.costs import cost_report
 
-    m = _month(month)
+    m = report_month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     with app.engine.connect() as conn:
@@ -201,7 +197,7 @@ def ltv_cmd(
     """
     from pmfin.metrics.finance import ltv
 
-    m = _month(month)
+    m = report_month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     with app.engine.connect() as conn:
@@ -237,7 +233,7 @@ def cac_cmd(
     """
     from pmfin.metrics.finance import cac
 
-    m = _month(month)
+    m = report_month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     with app.engine.connect() as conn:
@@ -277,7 +273,7 @@ def breakeven_cmd(
     from pmfin.metrics.finance import breakeven
     from pmfin.money import parse_amount
 
-    m = _month(month)
+    m = report_month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     fixed = parse_amount(fixed_costs, cur, what="--fixed-costs") if fixed_costs is not None else None
@@ -371,13 +367,14 @@ def cashflow_cmd(
     from pmfin.money import parse_amount
 
     start = Month.parse(first, flag="--from")
+    if start > Month.current().next():  # its history (the months before it) would not have happened yet
+        raise UsageError(f"--from must not be after the month after the current one ({Month.current().next()}), "
+                         f"got '{start}'")
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     # A negative balance is refused: the runway would be "0 month(s)" for cash already gone.
     cash = parse_amount(starting_cash, cur, what="--starting-cash")
     if not 1 <= months <= MAX_MONTHS:
-        from pmfin.errors import UsageError
-
         raise UsageError(f"--months must be between 1 and {MAX_MONTHS}, got {months}")
     g = _rate(growth, "--growth", minimum=MIN_GROWTH, maximum=MAX_GROWTH)
     c = _rate(churn, "--churn", minimum=Decimal(0), maximum=Decimal(1))
@@ -445,7 +442,7 @@ def summary_cmd(
     from pmfin.metrics.summary import executive_summary
     from pmfin.money import parse_amount
 
-    m = _month(month)
+    m = report_month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     # A negative balance is refused: cash ÷ burn rate would be a negative runway.

@@ -17,7 +17,7 @@ from pmfin.demo import reset as demo_reset
 from pmfin.demo.generator import Options, generate
 from pmfin.demo.loader import load
 from pmfin.errors import UsageError
-from pmfin.months import Month
+from pmfin.months import Month, not_after_current
 from pmfin.settings import Settings
 
 MAX_TENANTS = 1_000_000
@@ -73,8 +73,7 @@ def validate(tenants: int, months: int, seed: int, end: Month, *, current: Month
         raise UsageError(f"--months must be between {MIN_MONTHS} and {MAX_MONTHS}, got {months}")
     if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
         raise UsageError(f"--seed must be between 0 and {SEED_RANGE[1]}, got {seed}")
-    if end > current:
-        raise UsageError(f"--end must not be after the current month ({current}), got '{end}'")
+    not_after_current(end, "--end", current)
     if end.add(1 - months).year < 1970:
         raise UsageError(f"--end {end} with --months {months} starts the history before 1970")
 

@@ -610,7 +610,7 @@ def churn_series(conn: Connection | Engine, first: Month, last: Month, currency:
 
 def default_month(today: dt.date | None = None) -> Month:
     """The last complete month (UTC)."""
-    return (Month.of(today) if today else Month.current()).prev()
+    return Month.last_complete(today)
 
 
 __all__ = [
