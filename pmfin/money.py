@@ -26,6 +26,11 @@ MAX_MINOR = 10**15
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
 
 
+def is_currency_code(text: str) -> bool:
+    """Three ASCII letters, as an ISO 4217 code (``usd``, ``EUR``)."""
+    return len(text) == 3 and text.isascii() and text.isalpha()
+
+
 def exponent(currency: str) -> int:
     """Digits after the decimal point of ``currency``'s major unit."""
     c = currency.lower()
@@ -67,7 +72,7 @@ def _currency_of(mark: str) -> str | None:
     for code, symbol in SYMBOLS.items():
         if mark == symbol:
             return code
-    return mark.lower() if len(mark) == 3 and mark.isascii() and mark.isalpha() else None
+    return mark.lower() if is_currency_code(mark) else None
 
 
 def parse_amount(text: str, currency: str, *, what: str = "amount", allow_negative: bool = False) -> int:

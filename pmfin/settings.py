@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from pmfin.errors import ConfigError
+from pmfin.money import is_currency_code
 
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 
@@ -91,7 +92,7 @@ def whole(minimum: int, maximum: int, *, unit: str = ""):
 
 def currency_code(name: str, value: str) -> str:
     c = value.strip().lower()
-    if len(c) != 3 or not c.isascii() or not c.isalpha():
+    if not is_currency_code(c):
         raise ConfigError(f"{name} must be a 3-letter ISO currency code such as usd, got {value!r}")
     return c
 
@@ -118,7 +119,7 @@ def fee_map(name: str, value: str) -> dict[str, int]:
     for part in filter(None, (p.strip() for p in value.split(","))):
         code, sep, fee = part.partition("=")
         code = code.strip().lower()
-        if not sep or len(code) != 3 or not code.isascii() or not code.isalpha():
+        if not sep or not is_currency_code(code):
             raise ConfigError(f"{name} must look like usd=30,eur=25 (currency=minor units), got {part!r}")
         fees[code] = amount(f"{name} ({code})", fee)
     return fees

@@ -100,11 +100,17 @@ def test_malformed_file_is_rejected_whole(cli, engine, tmp_path):
 
 def test_import_missing_file_and_not_utf8(cli, engine, tmp_path):
     res = cli("costs", "import", str(tmp_path / "nope.csv"))
-    assert res.exit_code == 2 and "no such file" in res.stderr
+    assert res.exit_code == 2 and res.stderr == f"error: {tmp_path / 'nope.csv'}: no such file\n"
+    res = cli("costs", "import", str(tmp_path))
+    assert res.exit_code == 2 and res.stderr == f"error: {tmp_path}: is a directory, expected a CSV file\n"
     f = tmp_path / "latin1.csv"
     f.write_bytes("month,category,kind,amount,currency\n2025-03,caf\xe9,fixed,1,usd\n".encode("latin-1"))
     res = cli("costs", "import", str(f))
-    assert res.exit_code == 2 and "line 2: not UTF-8 text" in res.stderr
+    assert res.exit_code == 2 and res.stderr == f"error: {f}, line 2: not UTF-8 text\n"
+    f = tmp_path / "multi.csv"
+    f.write_text('month,category,kind,amount,currency\n2025-03,"infra\nstructure",fixed,1,usd\n2025-04,x,fixed,1,usd\n')
+    res = cli("costs", "import", str(f))
+    assert res.exit_code == 2 and res.stderr.startswith(f"error: {f}, line 2: category must be a lowercase word")
     assert stored(engine) == []
 
 

@@ -24,8 +24,6 @@ Amounts in other currencies are converted to the reporting currency with the mon
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,11 +33,12 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from pmfin import csvfile
 from pmfin.db.own import missing as missing_own_tables
 from pmfin.db.own import readable
 from pmfin.errors import UsageError
 from pmfin.metrics.amounts import Converter, ratio
-from pmfin.money import parse_amount, round_minor
+from pmfin.money import is_currency_code, parse_amount, round_minor
 from pmfin.months import Month
 from pmfin.settings import Settings
 
@@ -56,7 +55,6 @@ CAPTURED_STATUSES = ("succeeded", "refunded", "partially_refunded", "disputed")
 
 CSV_COLUMNS = ("month", "category", "kind", "amount", "currency")
 _CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_CURRENCY_RE = re.compile(r"^[a-z]{3}$")
 
 
 # ---------------------------------------------------------------- import
@@ -110,21 +108,8 @@ class ImportResult:
 
 
 def read_costs_file(path: Path) -> list[CostRow]:
-    """Read and validate a costs CSV; any problem rejects the whole file (UsageError naming the line)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, expected a CSV file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise UsageError(f"{path.name}, line {line}: not UTF-8 text") from None
-    return parse_costs_csv(content, name=path.name)
+    """Read and validate a costs CSV; any problem rejects the whole file (``FILE, line N: reason``)."""
+    return parse_costs_csv(csvfile.read_text(path), name=str(path))
 
 
 def parse_costs_csv(content: str, *, name: str = "costs.csv") -> list[CostRow]:
@@ -132,15 +117,13 @@ def parse_costs_csv(content: str, *, name: str = "costs.csv") -> list[CostRow]:
 
     Validates everything before anything is written: a bad month, kind, amount or currency,
     a missing or unknown column, a computed category, or the same (month, category, kind,
-    currency) twice is a UsageError that names the line.
+    currency) twice is a UsageError that names the line the record starts on.
     """
-    reader = csv.reader(io.StringIO(content, newline=""))
+    records = csvfile.records(content, name)
     try:
-        header = next(reader)
+        _, header = next(records)
     except StopIteration:
         raise UsageError(f"{name}: the file is empty (expected a header: {','.join(CSV_COLUMNS)})") from None
-    except csv.Error as exc:
-        raise UsageError(f"{name}, line 1: {exc}") from None
     columns = [h.strip().lower() for h in header]
     missing = [c for c in CSV_COLUMNS if c not in columns]
     unknown = [c for c in columns if c not in CSV_COLUMNS]
@@ -158,16 +141,9 @@ def parse_costs_csv(content: str, *, name: str = "costs.csv") -> list[CostRow]:
 
     rows: list[CostRow] = []
     seen: dict[tuple, int] = {}
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise UsageError(f"{name}, line {reader.line_num}: {exc}") from None
-        line = reader.line_num
-        if not record or all(not cell.strip() for cell in record):
-            continue  # blank line
+    for line, record in records:
+        if csvfile.is_blank(record):
+            continue
         if len(record) != len(columns):
             raise UsageError(f"{name}, line {line}: expected {len(columns)} fields, got {len(record)}")
         row = _parse_record(record, index, f"{name}, line {line}", line)
@@ -200,7 +176,7 @@ def _parse_record(record: list[str], index: dict[str, int], where: str, line: in
     if kind not in ("fixed", "variable"):
         raise UsageError(f"{where}: kind must be fixed or variable, got {cell['kind']!r}")
     currency = cell["currency"].lower()
-    if not _CURRENCY_RE.match(currency):
+    if not is_currency_code(currency):
         raise UsageError(f"{where}: currency must be a 3-letter ISO code like usd, got {cell['currency']!r}")
     try:
         amount = parse_amount(cell["amount"], currency, what="amount")

@@ -54,7 +54,7 @@ from sqlalchemy.engine import Connection, Engine
 from pmfin.db.migrate import require_contract
 from pmfin.db.own import readable
 from pmfin.errors import UsageError
-from pmfin.money import THREE_DECIMAL, ZERO_DECIMAL, format_money, round_minor
+from pmfin.money import THREE_DECIMAL, ZERO_DECIMAL, format_money, is_currency_code, round_minor
 from pmfin.months import Month, month_range
 
 MRR_TABLES = ("plans", "addons", "subscriptions", "subscription_addons")
@@ -234,10 +234,10 @@ def connection(conn: Connection | Engine) -> Iterator[Connection]:
         yield conn
 
 
-def check_currency(currency: str) -> str:
+def check_currency(currency: str, flag: str = "--currency") -> str:
     c = (currency or "").strip().lower()
-    if len(c) != 3 or not c.isalpha():
-        raise UsageError(f"--currency must be a 3-letter ISO currency code, got {currency!r}")
+    if not is_currency_code(c):
+        raise UsageError(f"{flag} must be a 3-letter ISO currency code, got {currency!r}")
     return c
 
 
