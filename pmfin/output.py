@@ -8,6 +8,7 @@ Data goes to stdout; warnings and errors go to stderr (``warn``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime as dt
@@ -18,7 +19,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
@@ -135,6 +136,20 @@ def stdout_console(**kwargs: Any) -> Console:
 
 def stderr_console() -> Console:
     return _Console(file=sys.stderr, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def terminal_progress(*columns: Any) -> Iterator[Any]:
+    """A live rich ``Progress`` on stderr while stderr is a terminal, gone when done (it leaves no
+    line behind); None elsewhere (cron mail, a log file, a pipe), where a bar is only noise."""
+    console = stderr_console()
+    if not console.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(*columns, console=console, transient=True) as progress:
+        yield progress
 
 
 def warn(message: str) -> None:

@@ -380,7 +380,7 @@ def test_sync_then_status_all_without_stripe(cli, engine, stripe_fake, stripe_en
 
     result = cli("connect", "sync", "--concurrency", "3", env=stripe_env)
     assert result.exit_code == 0, result.output
-    assert "syncing Connect accounts" in result.stderr and "6/6" in result.stderr
+    assert result.stderr == ""  # the progress bar is drawn on a terminal only, and leaves no line behind
     assert "6 of 6 accounts stored" in result.stdout
     assert len(stripe_fake.requests_to("GET", "/v1/accounts/.*")) == 6
 
@@ -460,3 +460,46 @@ def test_platform_account(cli, engine, stripe_fake, stripe_env):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT value FROM system_config WHERE key = 'stripe_account_id'")).scalar() == "acct_1Platform0000000"
     assert stripe_fake.requests == []
+
+
+# -- demo accounts -----------------------------------------------------------------------------
+
+
+def test_sync_skips_the_demos_made_up_accounts_with_a_note(cli, engine, stripe_fake, stripe_env):
+    """`pmfin demo` then `connect sync`: the demo's acct_… ids exist nowhere at Stripe. They are
+    skipped (never sent), unless the id is recorded as a real one (pmfin_demo_objects
+    'stripe_account'); the real tenants' accounts are synced as ever."""
+    assert cli("demo", "--tenants", "150", "--months", "6", "--end", "2025-06", "--seed", "3").exit_code == 0
+    with engine.begin() as conn:
+        demo_connected = conn.execute(text(
+            "SELECT tc.tenant_id FROM tenant_config tc JOIN tenants t ON t.id = tc.tenant_id "
+            "WHERE tc.stripe_account_id IS NOT NULL AND t.deleted IS NULL ORDER BY 1")).scalars().all()
+        assert len(demo_connected) >= 3
+        real_for_demo = stripe_fake.accounts.add()["id"]  # as `pmfin demo --stripe` is to create and record
+        conn.execute(text("UPDATE tenant_config SET stripe_account_id = :a WHERE tenant_id = :t"),
+                     {"a": real_for_demo, "t": demo_connected[0]})
+        conn.execute(text("INSERT INTO pmfin_demo_objects (kind, object_id) VALUES ('stripe_account', :a)"),
+                     {"a": real_for_demo})
+    real_tenant = add_tenant(engine, name="Real", account=stripe_fake.accounts.add()["id"])
+    skipped = len(demo_connected) - 1
+
+    result = cli("connect", "sync", env=stripe_env)
+    assert result.exit_code == 0, result.output
+    assert f"Connect sync: 2 of 2 accounts stored" in result.stdout
+    assert result.stderr.strip() == (
+        f"skipped {skipped} demo account(s): their ids were made up by pmfin demo and exist nowhere at "
+        "Stripe (see 'connect status --all')")
+    assert sorted(r.path for r in stripe_fake.requests) == sorted(
+        f"/v1/accounts/{a}" for a in (real_for_demo, stored_account(engine, real_tenant)))
+
+    out = as_json(cli("connect", "sync", "-f", "json", env=stripe_env))
+    assert out["total"] == len(demo_connected) + 1 and len(out["synced"]) == 2 and out["failed"] == []
+    assert len(out["skipped"]) == skipped and {s["reason"] for s in out["skipped"]} == {
+        "a demo account: its id was made up by pmfin demo and exists nowhere at Stripe"}
+
+    statuses = {r["tenant_id"]: r["status"] for r in as_json(cli("connect", "status", "--all", "-f", "json", env=stripe_env))}
+    assert [statuses[str(t)] for t in demo_connected[1:]] == ["demo"] * skipped
+    assert statuses[str(demo_connected[0])] == statuses[real_tenant] == "pending"
+    one = as_json(cli("connect", "status", "--tenant", str(demo_connected[1]), "-f", "json", env=stripe_env))
+    assert one["status"] == "demo"  # answered without asking Stripe
+    assert len(stripe_fake.requests) == 4

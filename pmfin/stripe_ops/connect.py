@@ -30,6 +30,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from pmfin.db.errors import translate as translate_db_error
+from pmfin.db.own import readable
+from pmfin.demo.marks import is_made_up, made_up_sql
 from pmfin.errors import DatabaseError, UsageError
 from pmfin.stripe_ops.client import PmfinStripeClient, StripeRequestError, StripeUnavailable, idempotency_key
 
@@ -42,8 +44,9 @@ _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 
 @dataclass(frozen=True)
 class AccountStatus:
-    """A tenant's Connect state. ``status``: not_connected, pending, complete, or not_synced
-    (connected, but ``connect sync`` has not seen the account yet)."""
+    """A tenant's Connect state. ``status``: not_connected, pending, complete, not_synced
+    (connected, but ``connect sync`` has not seen the account yet), or demo (an account id the
+    demo made up: ``pmfin.demo.marks``)."""
 
     tenant_id: str
     tenant_name: str | None
@@ -82,11 +85,22 @@ class SyncFailure:
     error: str
 
 
+@dataclass(frozen=True)
+class SyncSkip:
+    tenant_id: str
+    stripe_account_id: str
+    reason: str
+
+
+DEMO_ACCOUNT = "a demo account: its id was made up by pmfin demo and exists nowhere at Stripe"
+
+
 @dataclass
 class SyncResult:
-    total: int
+    total: int  # connected tenants: synced + failed + skipped
     synced: list[AccountStatus] = field(default_factory=list)
     failed: list[SyncFailure] = field(default_factory=list)
+    skipped: list[SyncSkip] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -328,8 +342,11 @@ def account_status(engine: Engine, client: PmfinStripeClient | Callable[[], Pmfi
     ``client`` may be a factory: a tenant without an account needs no Stripe client at all."""
     with engine.connect() as conn:
         name, account_id = _connected_account(conn, tenant_id)
+        made_up = bool(account_id) and is_made_up(conn, tenant_id, account_id, "account")
     if not account_id:
         return AccountStatus(str(tenant_id), name, None, "not_connected")
+    if made_up:  # nothing at Stripe to ask
+        return AccountStatus(str(tenant_id), name, account_id, "demo")
     stripe_client = client() if callable(client) else client
     status, account = _retrieve(stripe_client, tenant_id, name, account_id)
     with engine.begin() as conn:
@@ -337,28 +354,29 @@ def account_status(engine: Engine, client: PmfinStripeClient | Callable[[], Pmfi
     return status
 
 
-_ALL = text(
-    """
+_ALL = f"""
     SELECT t.id AS tenant_id, t.name AS tenant_name, tc.stripe_account_id,
            c.status, c.details_submitted, c.charges_enabled, c.payouts_enabled,
-           c.currently_due, c.past_due, c.disabled_reason, c.synced_at
+           c.currently_due, c.past_due, c.disabled_reason, c.synced_at,
+           {made_up_sql("t.id", "tc.stripe_account_id", "account")} AS made_up
     FROM tenants t
     LEFT JOIN tenant_config tc ON tc.tenant_id = t.id
     LEFT JOIN pmfin_connect_accounts c ON c.tenant_id = t.id AND c.stripe_account_id = tc.stripe_account_id
     WHERE t.deleted IS NULL
     ORDER BY t.name NULLS LAST, t.id
-    """
-)
+"""
 
 
 def all_statuses(engine: Engine) -> list[AccountStatus]:
     """Every tenant, from what ``connect sync`` last stored: no Stripe call."""
     with engine.connect() as conn:
-        rows = conn.execute(_ALL).all()
+        rows = conn.execute(readable(conn, _ALL)).all()
     out = []
     for r in rows:
         if r.stripe_account_id is None:
             out.append(AccountStatus(str(r.tenant_id), r.tenant_name, None, "not_connected"))
+        elif r.made_up:
+            out.append(AccountStatus(str(r.tenant_id), r.tenant_name, r.stripe_account_id, "demo"))
         elif r.status is None:
             out.append(AccountStatus(str(r.tenant_id), r.tenant_name, r.stripe_account_id, "not_synced"))
         else:
@@ -384,21 +402,26 @@ def sync_accounts(
 
     Up to ``concurrency`` requests in flight, paced by the client's rate limiter. An account
     Stripe refuses or cannot deliver is a failure of that tenant; the others go on. A rejected
-    API key stops the whole run (every request would fail the same way)."""
+    API key stops the whole run (every request would fail the same way). Accounts whose ids the
+    demo made up (``pmfin.demo.marks``) are skipped, never sent to Stripe."""
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
     with engine.connect() as conn:
-        targets = conn.execute(
-            text(
-                """
-                SELECT tc.tenant_id, t.name, tc.stripe_account_id
+        connected = conn.execute(
+            readable(
+                conn,
+                f"""
+                SELECT tc.tenant_id, t.name, tc.stripe_account_id,
+                       {made_up_sql("tc.tenant_id", "tc.stripe_account_id", "account")} AS made_up
                 FROM tenant_config tc JOIN tenants t ON t.id = tc.tenant_id
                 WHERE tc.stripe_account_id IS NOT NULL AND t.deleted IS NULL
                 ORDER BY tc.tenant_id
-                """
+                """,
             )
         ).all()
-    result = SyncResult(total=len(targets))
+    targets = [t for t in connected if not t.made_up]
+    result = SyncResult(total=len(connected), skipped=[
+        SyncSkip(str(t.tenant_id), t.stripe_account_id, DEMO_ACCOUNT) for t in connected if t.made_up])
     if on_start:
         on_start(len(targets))
 
