@@ -503,3 +503,56 @@ def test_sync_skips_the_demos_made_up_accounts_with_a_note(cli, engine, stripe_f
     one = as_json(cli("connect", "status", "--tenant", str(demo_connected[1]), "-f", "json", env=stripe_env))
     assert one["status"] == "demo"  # answered without asking Stripe
     assert len(stripe_fake.requests) == 4
+
+
+# -- Stripe unreachable: a sweep stops within seconds, exit 2, one line --------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("case", ["refused", "timeouts", "dns"])
+def test_sync_stops_when_stripe_cannot_be_reached(cli, engine, stripe_fake, stripe_env, case):
+    """238 accounts used to be retried four times each (85 s, exit 1). Now the run stops once as
+    many attempts in a row as one request makes got no answer: exit 2, one line, nothing more sent."""
+    import time
+
+    _connected_tenants(engine, stripe_fake, 20)
+    env = dict(stripe_env)
+    if case == "refused":
+        env["STRIPE_API_BASE"] = base = f"http://127.0.0.1:{_closed_port()}"
+        reason = "connection refused"
+    elif case == "dns":
+        env["STRIPE_API_BASE"] = base = "http://stripe.pmfin-nowhere.invalid"
+        reason = "the DNS lookup failed"
+    else:  # the server takes the connection and never answers in time
+        stripe_fake.inject("delay", seconds=3, method="GET", path="/v1/accounts/.*", times=100)
+        env["PMFIN_STRIPE_TIMEOUT"] = "0.3"
+        base, reason = stripe_fake.url, "no answer within the timeout"
+    started = time.monotonic()
+    result = cli("connect", "sync", env=env)
+    elapsed = time.monotonic() - started
+    line = one_line_error(result)
+    assert line == (f"error: Stripe cannot be reached ({reason} at {base}; 3 attempts in a row got no answer): "
+                    "stopped connect sync with 0 of 20 accounts stored; rerunning is safe")
+    assert result.stdout == ""
+    if case != "dns":  # a resolver may take its time; the others are bounded here
+        assert elapsed < 5, elapsed
+    if case == "timeouts":
+        assert len(stripe_fake.requests) <= 8 + 2  # the first wave (--concurrency 8), not 20 × 3 attempts
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM pmfin_connect_accounts")).scalar() == 0
+
+
+def test_sync_goes_on_when_only_some_requests_get_no_answer(cli, engine, stripe_fake, stripe_env):
+    """A dropped connection here and there is not an outage: its retry gets an answer, the run goes on."""
+    _connected_tenants(engine, stripe_fake, 6)
+    stripe_fake.inject("drop", times=2, method="GET", path="/v1/accounts/.*")
+    result = cli("connect", "sync", "--concurrency", "1", env=stripe_env)
+    assert result.exit_code == 0, result.output
+    assert "6 of 6 accounts stored" in result.stdout

@@ -21,7 +21,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -402,8 +402,10 @@ def sync_accounts(
 
     Up to ``concurrency`` requests in flight, paced by the client's rate limiter. An account
     Stripe refuses or cannot deliver is a failure of that tenant; the others go on. A rejected
-    API key stops the whole run (every request would fail the same way). Accounts whose ids the
-    demo made up (``pmfin.demo.marks``) are skipped, never sent to Stripe."""
+    API key stops the whole run (every request would fail the same way), and so does Stripe being
+    unreachable (``StripeUnreachable``, exit 2: ``pmfin.stripe_ops.outage``) — within seconds,
+    instead of failing every account after all its retries. Accounts whose ids the demo made up
+    (``pmfin.demo.marks``) are skipped, never sent to Stripe."""
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
     with engine.connect() as conn:
@@ -426,18 +428,24 @@ def sync_accounts(
         on_start(len(targets))
 
     def fetch(target):
+        if client.outage.down:
+            return None  # not tried: Stripe cannot be reached
         try:
             return _retrieve(client, target.tenant_id, target.name, target.stripe_account_id)
         except (StripeRequestError, StripeUnavailable) as err:
+            if client.outage.down:
+                return None
             return SyncFailure(str(target.tenant_id), target.stripe_account_id, err.message)
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="pmfin-sync") as pool:
         pending = {pool.submit(fetch, t) for t in targets}
         try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            while pending and not client.outage.down:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     outcome = future.result()  # a ConfigError (bad key) propagates and stops the run
+                    if outcome is None:
+                        continue
                     if isinstance(outcome, SyncFailure):
                         result.failed.append(outcome)
                         item: AccountStatus | SyncFailure = outcome
@@ -449,10 +457,10 @@ def sync_accounts(
                         item = status
                     if on_progress:
                         on_progress(item)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+        finally:
+            pool.shutdown(cancel_futures=True)  # what is still queued is never sent
+    if client.outage.down:  # the accounts read before are stored; the rest were not tried
+        raise client.outage.error(f"connect sync with {len(result.synced)} of {len(targets)} accounts stored")
     result.synced.sort(key=lambda s: s.tenant_id)
     result.failed.sort(key=lambda f: f.tenant_id)
     return result
