@@ -95,19 +95,52 @@ def test_second_create_shows_the_existing_account(cli, engine, stripe_fake, stri
     assert table.exit_code == 0 and "already existed" in table.stdout
 
 
+def _lose_the_commit(engine, tenant) -> None:
+    """As if the transaction storing the account had been lost: the intent, recorded and committed
+    before Stripe was asked, stays unfinished; the account id never reached the database."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE tenant_config SET stripe_account_id = NULL WHERE tenant_id = :t"), {"t": tenant})
+        conn.execute(text("UPDATE pmfin_connect_intents SET finished_at = NULL, stripe_account_id = NULL"))
+        conn.execute(text("DELETE FROM pmfin_connect_accounts"))
+
+
+def test_create_is_one_request_however_many_accounts_the_platform_has(cli, engine, stripe_fake, stripe_env):
+    """It used to page through every connected account before each create (5,004 accounts: 52
+    requests, 9.9 s): the intent record says there is no earlier attempt to look for."""
+    for _ in range(250):
+        stripe_fake.accounts.add()
+    tenant = add_tenant(engine)
+    out = as_json(cli("connect", "create", "--tenant", tenant, "-f", "json", env=stripe_env))
+    assert [(r.method, r.path) for r in stripe_fake.requests] == [("POST", "/v1/accounts")]
+    with engine.connect() as conn:
+        intent = conn.execute(text("SELECT * FROM pmfin_connect_intents WHERE tenant_id = :t"), {"t": tenant}).one()
+    assert intent.idempotency_key == f"pmfin:connect:create:{tenant}"
+    assert intent.started_at <= intent.finished_at and intent.stripe_account_id == out["stripe_account_id"]
+
+
 def test_rerun_after_a_lost_commit_gets_the_same_account(cli, engine, stripe_fake, stripe_env):
-    """Stripe created the account, pmfin's commit never happened: the idempotency key saves the rerun."""
+    """Stripe created the account, pmfin's commit never happened: the unfinished intent makes the
+    rerun look among the platform's accounts, and it adopts the one tagged with the tenant."""
     tenant = add_tenant(engine)
     first = as_json(cli("connect", "create", "--tenant", tenant, "-f", "json", env=stripe_env))
-    with engine.begin() as conn:  # as if the transaction had been lost
-        conn.execute(text("UPDATE tenant_config SET stripe_account_id = NULL WHERE tenant_id = :t"), {"t": tenant})
-        conn.execute(text("DELETE FROM pmfin_connect_accounts"))
+    _lose_the_commit(engine, tenant)
     again = as_json(cli("connect", "create", "--tenant", tenant, "-f", "json", env=stripe_env))
     assert again["stripe_account_id"] == first["stripe_account_id"] and again["created"] is False
     # found at Stripe by its metadata: no second POST at all (so also after Stripe forgets the key)
     assert [r.replayed for r in stripe_fake.requests_to("POST", "/v1/accounts")] == [False]
+    assert len(stripe_fake.requests_to("GET", "/v1/accounts")) == 1
     assert len(stripe_fake.accounts.all()) == 1
     assert stored_account(engine, tenant) == first["stripe_account_id"]
+
+
+def test_rerun_after_dying_before_stripe_was_asked_creates_the_account(cli, engine, stripe_fake, stripe_env):
+    """An unfinished intent with nothing at Stripe: the rerun looks, finds nothing, creates one."""
+    tenant = add_tenant(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO pmfin_connect_intents (tenant_id, idempotency_key) VALUES (:t, 'k')"), {"t": tenant})
+    out = as_json(cli("connect", "create", "--tenant", tenant, "-f", "json", env=stripe_env))
+    assert out["created"] is True
+    assert [(r.method, r.path) for r in stripe_fake.requests] == [("GET", "/v1/accounts"), ("POST", "/v1/accounts")]
 
 
 def test_idempotent_replay_when_stripe_answered_but_the_answer_was_lost(cli, engine, stripe_fake, stripe_env):
@@ -152,7 +185,8 @@ def test_any_other_database_refusal_is_one_line(cli, engine, stripe_env):
 
 
 def test_rerun_with_other_parameters_adopts_the_existing_account(cli, engine, stripe_fake, stripe_env):
-    """The database lost the id and the rerun asks for another email: still one account per tenant."""
+    """The id was cleared from tenant_config and the rerun asks for another email: the finished
+    intent names the account it stored, which is read back (one request) and stored again."""
     tenant = add_tenant(engine)
     first = as_json(cli("connect", "create", "--tenant", tenant, "--email", "a@x.example", "-f", "json", env=stripe_env))
     with engine.begin() as conn:
@@ -160,6 +194,7 @@ def test_rerun_with_other_parameters_adopts_the_existing_account(cli, engine, st
     again = as_json(cli("connect", "create", "--tenant", tenant, "--email", "b@x.example", "-f", "json", env=stripe_env))
     assert again["stripe_account_id"] == first["stripe_account_id"] == stored_account(engine, tenant)
     assert len(stripe_fake.accounts.all()) == 1
+    assert [(r.method, r.path) for r in stripe_fake.requests][1:] == [("GET", f"/v1/accounts/{first['stripe_account_id']}")]
 
 
 def test_two_creates_at_once_make_one_account(database_url, engine, stripe_fake, stripe_env, tmp_path: Path):
@@ -556,3 +591,29 @@ def test_sync_goes_on_when_only_some_requests_get_no_answer(cli, engine, stripe_
     result = cli("connect", "sync", "--concurrency", "1", env=stripe_env)
     assert result.exit_code == 0, result.output
     assert "6 of 6 accounts stored" in result.stdout
+
+
+def test_status_all_shows_when_and_why_the_last_sync_failed(cli, engine, stripe_fake, stripe_env):
+    """Accounts Stripe refused to the last sync were 'not_synced'; now 'failed', with the error and
+    the time, until a later sync reads them."""
+    (good, good_account), = _connected_tenants(engine, stripe_fake, 1)
+    gone = add_tenant(engine, name="Gone", account="acct_1Deleted000000000")
+    assert cli("connect", "sync", env=stripe_env).exit_code == 1
+    rows = {r["tenant_id"]: r for r in as_json(cli("connect", "status", "--all", "-f", "json", env=stripe_env))}
+    assert rows[good]["status"] == "pending" and rows[good]["error"] is None
+    failed = rows[gone]
+    assert failed["status"] == "failed" and failed["checked_at"]
+    assert failed["error"].startswith("could not retrieve Stripe account acct_1Deleted000000000 of tenant")
+    assert "Stripe no longer gives access to that account" in failed["error"]
+    table = cli("connect", "status", "--all", env={**stripe_env, "COLUMNS": "250"})
+    assert table.exit_code == 0 and "last sync failed " in table.stdout and "UTC: could not retrieve" in table.stdout
+    assert "failed: the last 'pmfin connect sync' could not read the account" in table.stderr
+
+    # a good account that fails later is 'failed' too (its old data is stale); a good read ends it
+    stripe_fake.inject("status", status=500, times=3, method="GET", path=f"/v1/accounts/{good_account}")
+    assert cli("connect", "sync", env=stripe_env).exit_code == 1
+    rows = {r["tenant_id"]: r for r in as_json(cli("connect", "status", "--all", "-f", "json", env=stripe_env))}
+    assert rows[good]["status"] == "failed" and "HTTP 500" in rows[good]["error"]
+    assert cli("connect", "sync", env=stripe_env).exit_code == 1  # Gone still fails
+    rows = {r["tenant_id"]: r for r in as_json(cli("connect", "status", "--all", "-f", "json", env=stripe_env))}
+    assert rows[good]["status"] == "pending" and rows[good]["error"] is None

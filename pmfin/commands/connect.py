@@ -34,6 +34,7 @@ STATUS_COLUMNS = [
     Col("past_due", "past due"),
     Col("disabled_reason", "disabled reason"),
     Col("checked_at", "checked at"),
+    Col("error"),
 ]
 
 
@@ -58,6 +59,7 @@ def _render_statuses(data, fmt: Format, title: str) -> None:
         items = list(dict.fromkeys([*s.past_due, *s.currently_due]))
         due = [f"{len(items)} due ({len(s.past_due)} past due): {', '.join(items)}"] if items else []
         due += [f"disabled: {s.disabled_reason}"] if s.disabled_reason else []
+        due += [f"last sync failed {s.checked_at:%Y-%m-%d %H:%M} UTC: {s.error}"] if s.status == "failed" else []
         people.append({
             "tenant": s.tenant_name or s.tenant_id,
             "stripe_account_id": s.stripe_account_id,
@@ -158,6 +160,8 @@ def status_cmd(
         _render_statuses(rows, fmt, "Connect accounts (as of the last sync)")
         if fmt is Format.table and any(r.status == "not_synced" for r in rows):
             note("not_synced: connected, but not seen by 'pmfin connect sync' yet")
+        if fmt is Format.table and any(r.status == "failed" for r in rows):
+            note("failed: the last 'pmfin connect sync' could not read the account (when and why beside it)")
         if fmt is Format.table and any(r.status == "demo" for r in rows):
             note("demo: an account id made up by pmfin demo; it exists nowhere at Stripe and is never synced")
         return
