@@ -11,7 +11,7 @@ from pmfin.errors import UsageError
 _MONTH_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$")  # ASCII digits only: not "２０２５-０１"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Month:
     year: int
     month: int

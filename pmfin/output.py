@@ -18,6 +18,7 @@ import io
 import json
 import os
 import sys
+import textwrap
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pmfin.money import format_money
+from pmfin.months import Month
 
 
 class Format(str, enum.Enum):
@@ -65,14 +67,22 @@ class Col:
         return self.header or self.key.replace("_", " ")
 
 
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 def to_plain(obj: Any) -> Any:
-    """Dataclasses, enums, Decimals, dates and UUIDs → JSON-ready Python values."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    """Dataclasses, enums, Decimals, months, dates and UUIDs → JSON-ready Python values.
+    A month is always ``"YYYY-MM"``."""
+    if type(obj) in _PLAIN_TYPES:  # most values: checked first, for large outputs
+        return obj
+    if isinstance(obj, Month):
+        return str(obj)
     if isinstance(obj, Mapping):
         return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_plain(v) for v in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, enum.Enum):
         return obj.value
     if isinstance(obj, Decimal):
@@ -177,6 +187,9 @@ def render(
     A list: a table with a row each, a JSON array, a CSV with a header.
     """
     fmt = Format(fmt)
+    if columns and fmt is not Format.table and not _is_one(data):
+        _stream_rows(data, fmt, columns, out or sys.stdout)
+        return
     plain = to_plain(data)
     single = isinstance(plain, Mapping)
     rows: list[Mapping[str, Any]] = [plain] if single else list(plain)
@@ -222,6 +235,30 @@ def render(
         if not rows:
             table.caption = "(no rows)"
     print_table(table, out)
+
+
+def _is_one(data: Any) -> bool:
+    return isinstance(data, Mapping) or (dataclasses.is_dataclass(data) and not isinstance(data, type))
+
+
+def _stream_rows(rows: Iterable[Any], fmt: Format, columns: Sequence[Col], stream: Any) -> None:
+    """A list as JSON or CSV, one row at a time: time and memory stay linear in the rows, however
+    many (the same text as rendering the whole list at once)."""
+    keys = [c.key for c in columns]
+    if fmt is Format.csv:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(keys)
+        for row in rows:
+            plain = to_plain(row)
+            writer.writerow([_csv_value(plain.get(k)) for k in keys])
+        return
+    first = True
+    for row in rows:
+        plain = to_plain(row)
+        item = json.dumps({k: plain.get(k) for k in keys}, indent=2, ensure_ascii=False)
+        stream.write(("[\n" if first else ",\n") + textwrap.indent(item, "  "))
+        first = False
+    stream.write("[]\n" if first else "\n]\n")
 
 
 def print_table(renderable: Any, out: Any = None) -> None:

@@ -268,3 +268,39 @@ def test_fixed_stripe_fee_is_per_currency(engine):
     # In an EUR report the EUR fee counts, USD and JPY are left out for want of a rate (warned).
     assert eur.payment_processing == 315
     assert any("JPY (PMFIN_STRIPE_FEE_FIXED)" in w for w in eur.warnings)
+
+
+def test_a_large_plan_is_summed_up_for_people_and_whole_for_programs(cli, engine, tmp_path):
+    """200,000 rows took 318 s and 1.65 GB as one table. A plan longer than 50 rows is shown as a
+    summary by currency and its first 20 rows; --format csv|json still give every row."""
+    f = tmp_path / "big.csv"
+    lines = ["month,category,kind,amount,currency"]
+    lines += [f"2025-{m:02d},extra_{i},fixed,{i}.50,usd" for m in range(1, 13) for i in range(25)]
+    lines += [f"2025-{m:02d},legal,fixed,100,eur" for m in range(1, 13)]
+    f.write_text("\n".join(lines) + "\n")
+    cost(engine, "2025-01", "extra_0", 50)  # unchanged: 0.50
+    cost(engine, "2025-01", "extra_1", 99)  # changed: 1.50
+
+    res = cli("costs", "import", str(f), "--dry-run", env={"COLUMNS": "150"})
+    assert res.exit_code == 0, res.output
+    assert "big.csv: would import 312 row(s), by currency" in res.stdout
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in res.stdout.splitlines() if line.startswith("│")]
+    assert cells[:2] == [  # by currency: rows, new, changed, unchanged, from, to, total
+        ["eur", "12", "12", "0", "0", "2025-01", "2025-12", "€1,200.00"],
+        ["usd", "300", "298", "1", "1", "2025-01", "2025-12", "$3,750.00"],  # 12 × Σ(i + 0.50), i < 25
+    ]
+    assert "The first 20 of 312 rows" in res.stdout and len(cells) == 2 + 20
+    assert cells[2:5] == [["2025-01", "extra_0", "fixed", "$0.50", "usd", "unchanged", "$0.50"],
+                          ["2025-01", "extra_1", "fixed", "$1.50", "usd", "update", "$0.99"],
+                          ["2025-01", "extra_2", "fixed", "$2.50", "usd", "insert", "—"]]
+    assert "… and 292 more rows: all of them with --format csv or --format json" in res.stderr
+    assert "would import 312 row(s) from big.csv: 310 new, 1 changed, 1 unchanged (dry run: nothing written)" in res.stderr
+
+    res = cli("costs", "import", str(f), "--dry-run", "--format", "json")
+    assert res.exit_code == 0 and len(json.loads(res.stdout)) == 312
+    res = cli("costs", "import", str(f), "--format", "csv")
+    assert res.exit_code == 0 and len(res.stdout.splitlines()) == 313
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM pmfin_costs")).scalar_one() == 312
+        assert conn.execute(text("SELECT amount_cents FROM pmfin_costs WHERE category = 'extra_1'"
+                                 " AND month = '2025-01-01'")).scalar_one() == 150

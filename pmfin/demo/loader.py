@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from pmfin.db.bulk import copy_rows
 from pmfin.demo.catalog import ADDONS, PLANS
 from pmfin.demo.generator import Dataset
 
@@ -63,15 +64,6 @@ CROSS JOIN LATERAL (
     FROM md5(c.campaign_id::text || ':' || g.n) AS m
 ) AS h
 """
-
-
-def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> int:
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
-            for row in rows:
-                cp.write_row(row)
-    return len(rows)
 
 
 def load(

@@ -34,6 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from pmfin import csvfile
+from pmfin.db.bulk import copy_rows
 from pmfin.db.own import missing as missing_own_tables
 from pmfin.db.own import readable
 from pmfin.errors import UsageError
@@ -60,7 +61,7 @@ _CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # ---------------------------------------------------------------- import
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a file may hold hundreds of thousands
 class CostRow:
     month: Month
     category: str
@@ -74,15 +75,29 @@ class CostRow:
         return (self.month, self.category, self.kind, self.currency)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedRow:
-    month: str
+    month: Month
     category: str
     kind: str
     amount_cents: int
     currency: str
     action: str  # insert | update | unchanged
     previous_cents: int | None
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """The plan of one currency, for a file too long to read row by row."""
+
+    currency: str
+    rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    first_month: Month
+    last_month: Month
+    amount_cents: int  # Σ of the file's amounts
 
 
 @dataclass
@@ -93,6 +108,18 @@ class ImportResult:
 
     def count(self, action: str) -> int:
         return sum(1 for r in self.rows if r.action == action)
+
+    def summary(self) -> list[PlanSummary]:
+        """Per currency: rows, what happens to them, the months they cover, their total (one pass)."""
+        acc: dict[str, list] = {}
+        for r in self.rows:
+            a = acc.setdefault(r.currency, [0, {"insert": 0, "update": 0, "unchanged": 0}, r.month, r.month, 0])
+            a[0] += 1
+            a[1][r.action] += 1
+            a[2], a[3] = min(a[2], r.month), max(a[3], r.month)
+            a[4] += r.amount_cents
+        return [PlanSummary(cur, n, by["insert"], by["update"], by["unchanged"], first, last, total)
+                for cur, (n, by, first, last, total) in sorted(acc.items())]
 
     @property
     def inserted(self) -> int:
@@ -197,24 +224,17 @@ def import_costs(engine: Engine, rows: Sequence[CostRow], *, source: str, dry_ru
             conn.execute(text("LOCK TABLE pmfin_costs IN SHARE ROW EXCLUSIVE MODE"))
         plan = _plan(conn, rows)
         if not dry_run and rows:
+            # COPY into a scratch table, then one upsert: linear, however long the file
+            conn.execute(text("CREATE TEMP TABLE pmfin_costs_import (LIKE pmfin_costs INCLUDING DEFAULTS) ON COMMIT DROP"))
+            copy_rows(conn, "pmfin_costs_import", ("month", "category", "kind", "amount_cents", "currency", "source"),
+                      ((r.month.first_day, r.category, r.kind, r.amount_cents, r.currency, source) for r in rows))
             conn.execute(
                 text(
                     "INSERT INTO pmfin_costs (month, category, kind, amount_cents, currency, source) "
-                    "VALUES (:month, :category, :kind, :amount_cents, :currency, :source) "
+                    "SELECT month, category, kind, amount_cents, currency, source FROM pmfin_costs_import "
                     "ON CONFLICT (month, category, kind, currency) DO UPDATE SET "
                     "amount_cents = EXCLUDED.amount_cents, source = EXCLUDED.source, imported_at = now()"
-                ),
-                [
-                    {
-                        "month": r.month.first_day,
-                        "category": r.category,
-                        "kind": r.kind,
-                        "amount_cents": r.amount_cents,
-                        "currency": r.currency,
-                        "source": source,
-                    }
-                    for r in rows
-                ],
+                )
             )
     return ImportResult(source=source, dry_run=dry_run, rows=plan)
 
@@ -235,7 +255,7 @@ def _plan(conn: Connection, rows: Sequence[CostRow]) -> list[PlannedRow]:
     for r in rows:
         previous = existing.get(r.key)
         action = "insert" if previous is None else ("unchanged" if previous == r.amount_cents else "update")
-        plan.append(PlannedRow(str(r.month), r.category, r.kind, r.amount_cents, r.currency, action, previous))
+        plan.append(PlannedRow(r.month, r.category, r.kind, r.amount_cents, r.currency, action, previous))
     return plan
 
 
