@@ -16,10 +16,9 @@ import argparse
 import datetime as dt
 import os
 import random
-import tempfile
 from pathlib import Path
 
-from common import database, measure_child, pmfin_command, scratch_schema
+from common import measure_child, pmfin_command, workspace
 
 CATEGORIES = ["infrastructure", "software", "personnel", "legal", "insurance", "operations", "marketing", "sales",
               "customer_success", *(f"extra_{i}" for i in range(200))]
@@ -45,12 +44,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--database-url", default=None)
     opts = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="pmfin-bench-") as tmp, database(opts.database_url, Path(tmp)) as url, \
-            scratch_schema(url, f"bench_costs_{os.getpid()}", contract=True) as scoped:
-        big = Path(tmp) / "big.csv"
+    with workspace(opts.database_url, "bench_costs") as (_, home, env):
+        big = home / "big.csv"
         write_file(big, opts.rows)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PMFIN_", "STRIPE_"))}
-        env.update(DATABASE_URL=scoped, PMFIN_HOME=tmp, COLUMNS="120")
         pmfin = pmfin_command()
         runs = [  # (flags, what it does)
             ("--dry-run", "the plan for people: a summary and the first rows"),

@@ -15,11 +15,9 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from common import database, scratch_schema
+from common import workspace
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
@@ -38,9 +36,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     opts = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="pmfin-bench-") as tmp, database(opts.database_url, Path(tmp)) as url, \
-            scratch_schema(url, f"bench_demo_{os.getpid()}") as scoped:
-        env = dict(os.environ, DATABASE_URL=scoped, PMFIN_HOME=tmp)
+    with workspace(opts.database_url, "bench_demo", contract=False) as (_, _home, env):
         size = ["--tenants", str(opts.tenants), "--months", str(opts.months), "--end", "2025-12"]
         first, out = run(["demo", *size, "--format", "json"], env)
         doc = json.loads(out)

@@ -29,11 +29,9 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from common import database, pmfin_command, scratch_schema
+from common import pmfin_command, workspace
 
 # The report up to its first SQL statement: the listener ends the process right there.
 TO_FIRST_SQL = """
@@ -72,11 +70,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     opts = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="pmfin-bench-") as tmp, database(opts.database_url, Path(tmp)) as url, \
-            scratch_schema(url, f"bench_startup_{os.getpid()}", contract=True) as scoped:
-        home = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PMFIN_", "STRIPE_", "_PMFIN"))}
-        env.update(DATABASE_URL=scoped, PMFIN_HOME=str(home), COLUMNS="100")
+    with workspace(opts.database_url, "bench_startup") as (_, _home, env):
         complete = dict(env, _PMFIN_COMPLETE="complete_bash", COMP_WORDS="pmfin report m", COMP_CWORD="2")
         pmfin = pmfin_command()
         cases = [

@@ -6,6 +6,7 @@ The scripts import it as ``common`` (Python puts the script's own folder on ``sy
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,18 @@ def scratch_schema(url: str, schema: str, *, contract: bool = False, keep: bool 
             with admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def workspace(url: str | None, name: str, *, contract: bool = True) -> Iterator[tuple[str, Path, dict[str, str]]]:
+    """Everything a benchmark of the ``pmfin`` command needs: (a URL on a fresh scratch schema,
+    a temporary PMFIN_HOME, the environment for the command: the developer's own PMFIN_/STRIPE_
+    settings left out)."""
+    with tempfile.TemporaryDirectory(prefix="pmfin-bench-") as tmp, database(url, Path(tmp)) as base, \
+            scratch_schema(base, f"{name}_{os.getpid()}", contract=contract) as scoped:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PMFIN_", "STRIPE_", "_PMFIN"))}
+        env.update(DATABASE_URL=scoped, PMFIN_HOME=tmp, COLUMNS="120")
+        yield scoped, Path(tmp), env
 
 
 def measure_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
