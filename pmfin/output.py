@@ -162,6 +162,65 @@ def terminal_progress(*columns: Any) -> Iterator[Any]:
         yield progress
 
 
+class Phases:
+    """The progress of a run that goes through named phases, on stderr.
+
+    Call it with ``(phase)`` when a phase begins and ``(phase, rows)`` with the rows it has
+    written so far. On a terminal: one live line (phase, bar, rows, time), gone at the end. Elsewhere
+    (cron mail, a log, a pipe): a line for each phase when it is done, ``pmfin demo: emails:
+    1,001,957 rows (12.3 s)``. A phase that ends in an error gets no line: the error says it.
+    """
+
+    def __init__(self, label: str, phases: Sequence[str]):
+        self.label = label
+        self.phases = list(phases)
+        self._bar: Any = None
+        self._current: str | None = None
+        self._rows: int | None = None
+        self._since = 0.0
+
+    def __enter__(self) -> Phases:
+        console = stderr_console()
+        if console.is_terminal:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn(f"{self.label} {{task.description}}"), BarColumn(),
+                                 TextColumn("{task.fields[rows]}"), TimeElapsedColumn(), console=console, transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("", total=len(self.phases), rows="")
+        return self
+
+    def __call__(self, phase: str, rows: int | None = None) -> None:
+        import time
+
+        if phase != self._current:
+            self._done()
+            self._current, self._rows, self._since = phase, None, time.perf_counter()
+            if self._bar is not None:
+                self._bar.update(self._task, description=f"{phase:<28}", completed=self._index(phase), rows="")
+        if rows is not None:
+            self._rows = rows
+            if self._bar is not None:
+                self._bar.update(self._task, rows=f"{rows:,} rows")
+
+    def _index(self, phase: str) -> int:
+        return self.phases.index(phase) if phase in self.phases else 0
+
+    def _done(self) -> None:
+        import time
+
+        if self._current is None or self._bar is not None:
+            return
+        rows = f": {self._rows:,} rows" if self._rows is not None else ""
+        note(f"{self.label}: {self._current}{rows} ({time.perf_counter() - self._since:.1f} s)")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self._done()
+        if self._bar is not None:
+            self._bar.stop()
+
+
 def warn(message: str) -> None:
     """A warning for a person, on stderr (never mixed into JSON/CSV on stdout). The message is
     plain text: brackets in it (Stripe's "[param]", a tenant's name) are printed as they are."""

@@ -309,3 +309,17 @@ def test_reset_and_rerun_clear_the_demo_rows_of_every_pmfin_table_with_a_tenant_
     rerun = cli("demo", *TINY, "--force")
     assert rerun.exit_code == 0, rerun.output
     assert rows("pmfin_c_notes") == [str(foreign)]
+
+
+def test_the_demo_shows_its_progress_on_stderr(cli):
+    """About 20 s with no sign of life: now each phase says so on stderr when it is done (on a
+    terminal a live line shows the phase, the rows so far and the time instead)."""
+    result = cli("demo", *TINY, "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)  # stdout stays pure JSON
+    lines = result.stderr.splitlines()
+    phases = [line.split(":")[1].split(" (")[0].strip() for line in lines]
+    assert phases[:3] == ["checking", "schema", "clearing previous demo data"] and phases[-1] == "summary"
+    assert f"pmfin demo: tenants: {doc['written']['tenants']:,} rows (" in result.stderr
+    assert f"pmfin demo: emails: {doc['written']['emails']:,} rows (" in result.stderr
+    assert all(line.startswith("pmfin demo: ") and line.endswith(" s)") for line in lines)

@@ -1,7 +1,8 @@
 """``run_demo`` and ``reset_demo``: the service functions behind ``pmfin demo``.
 
 Both take an Engine, return dataclasses, never print. Progress is reported through an optional
-``progress(step_name)`` callback (the command draws a bar from it).
+callback: ``progress(phase)`` when a phase of ``RUN_STEPS`` begins, ``progress(phase, rows)`` with
+the rows it has written so far (the command shows it on stderr).
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ MAX_TENANTS = 1_000_000
 MIN_MONTHS, MAX_MONTHS = 2, 120
 SEED_RANGE = (0, 2**63 - 1)  # stored in pmfin_demo_objects.seed (bigint)
 
-Progress = Callable[[str], None]
+Progress = Callable[..., None]  # (phase) or (phase, rows written so far)
 
 # the steps run_demo reports, in order (the command sizes its progress bar from this)
 RUN_STEPS = (
-    "schema", "checking", "clearing previous demo data", "simulating", "plans and add-ons", "tenants",
+    "checking", "schema", "clearing previous demo data", "simulating", "plans and add-ons", "tenants",
     "tenant config", "tenant users", "subscriptions", "subscription addons", "payments", "campaigns",
     "ip allocations", "emails", "costs and FX rates", "bookkeeping", "committing", "summary",
 )
@@ -105,7 +106,7 @@ def run_demo(
     import time
 
     started = time.perf_counter()
-    step = progress or (lambda _name: None)
+    step = progress or (lambda _phase, _rows=None: None)
     current = current or Month.current()
     validate(request.tenants, request.months, request.seed, request.end, current=current)
 
@@ -120,6 +121,7 @@ def run_demo(
             _refuse_foreign(foreign, request.force)  # again, under the transaction that writes
             step("clearing previous demo data")
             replaced = demo_reset.clear(conn)
+            step("clearing previous demo data", sum(replaced.values()))
             step("simulating")
             data = generate(
                 Options(
