@@ -40,7 +40,7 @@ def test_import_dry_run_then_import_then_update(cli, engine, tmp_path):
     res = cli("costs", "import", str(f), "--dry-run", "--format", "json")
     assert res.exit_code == 0, res.stderr
     plan = json.loads(res.stdout)
-    assert [(r["month"], r["category"], r["amount_cents"], r["action"]) for r in plan] == [
+    assert [(r["month"], r["category"], r["amount"], r["action"]) for r in plan] == [
         ("2025-03", "infrastructure", 1250000, "insert"),
         ("2025-03", "marketing", 400050, "insert"),
         ("2025-03", "legal", 100000, "insert"),
@@ -63,7 +63,7 @@ def test_import_dry_run_then_import_then_update(cli, engine, tmp_path):
     g.write_text("currency,amount,kind,category,month\nUSD,12600,Fixed,Infrastructure,2025-03\nusd,13000,fixed,infrastructure,2025-04\n")
     res = cli("costs", "import", str(g), "--format", "json")
     assert res.exit_code == 0, res.stderr
-    assert [(r["action"], r["previous_cents"]) for r in json.loads(res.stdout)] == [("update", 1250000), ("unchanged", 1300000)]
+    assert [(r["action"], r["previous"]) for r in json.loads(res.stdout)] == [("update", 1250000), ("unchanged", 1300000)]
     assert stored(engine)[0] == ("2025-03-01", "infrastructure", "fixed", 1260000, "usd", "fix.csv")
     assert len(stored(engine)) == 4
 
@@ -120,10 +120,10 @@ def test_costs_list_range(cli, engine, tmp_path):
     assert cli("costs", "import", str(f)).exit_code == 0
     res = cli("costs", "list", "--from", "2025-04", "--format", "json")
     assert res.exit_code == 0
-    assert [(r["month"], r["amount_cents"]) for r in json.loads(res.stdout)] == [("2025-04", 1300000)]
+    assert [(r["month"], r["amount"]) for r in json.loads(res.stdout)] == [("2025-04", 1300000)]
     res = cli("costs", "list", "--to", "2025-03", "--format", "csv")
     assert res.stdout.splitlines() == [
-        "month,category,kind,amount_cents,currency,source",
+        "month,category,kind,amount,currency,source",
         "2025-03,infrastructure,fixed,1250000,usd,c.csv",
         "2025-03,legal,fixed,100000,eur,c.csv",
         "2025-03,marketing,variable,400050,usd,c.csv",
@@ -166,7 +166,7 @@ def test_month_costs_hand_worked(engine):
     march_2025(engine)
     with engine.connect() as conn:
         mc = month_costs(conn, Month(2025, 3), "usd", SETTINGS)
-    assert {(line.category, line.kind, line.amount_cents) for line in mc.lines} == {
+    assert {(line.category, line.kind, line.amount) for line in mc.lines} == {
         ("infrastructure", "fixed", 300000),
         ("personnel", "fixed", 1000000),
         ("legal", "fixed", 22000),

@@ -24,14 +24,14 @@ _ROW_COLUMNS = [
     Col("month"),
     Col("category"),
     Col("kind"),
-    Col("amount_cents", "amount", kind="money"),
+    Col("amount", kind="money"),
     Col("currency"),
 ]
-PLAN_COLUMNS = [*_ROW_COLUMNS, Col("action"), Col("previous_cents", "previous", kind="money")]
+PLAN_COLUMNS = [*_ROW_COLUMNS, Col("action"), Col("previous", kind="money")]
 SUMMARY_COLUMNS = [
     Col("currency"), Col("rows", kind="int"), Col("inserted", "new", kind="int"), Col("updated", "changed", kind="int"),
     Col("unchanged", kind="int"), Col("first_month", "from"), Col("last_month", "to"),
-    Col("amount_cents", "total", kind="money"),
+    Col("amount", "total", kind="money"),
 ]
 TABLE_ROWS = 50  # a plan longer than this is summed up for people (not for --format csv|json)
 FIRST_ROWS = 20

@@ -69,7 +69,7 @@ REVENUE_TOTAL_COLUMNS = [
     Col("refunded", kind="money"),
     Col("net", "net revenue", kind="money"),
     Col("disputed", "disputed (lost)", kind="money"),
-    Col("connect_volume", "Connect volume (tenants' money)", kind="money"),
+    Col("connect_volume", "Connect volume (tenants' money, net of refunds)", kind="money"),
 ]
 
 
@@ -85,8 +85,9 @@ def revenue_cmd(
     Refunds are netted in the month of the payment (refunded_cents; the whole amount when the
     status is refunded). For Connect charges only the platform's application fee is revenue
     (connect_platform_share × amount where no fee was recorded); a refund reverses it in
-    proportion. Disputed payments are counted as lost while disputed: shown in their own column,
-    not in net revenue or the shares. A payment without a known stream is 'other'.
+    proportion; beside the revenue, Connect volume = the Connect charges net of their refunds (the
+    tenants' money). Disputed payments are counted as lost while disputed: shown in their own
+    column, not in net revenue or the shares. A payment without a known stream is 'other'.
     Share = the stream's net ÷ the month's net revenue.
     """
     from pmfin.metrics.revenue import revenue_by_stream
@@ -113,7 +114,7 @@ def revenue_cmd(
 COST_LINE_COLUMNS = [
     Col("category"),
     Col("kind"),
-    Col("amount_cents", "amount", kind="money"),
+    Col("amount", kind="money"),
     Col("share", kind="ratio"),
     Col("computed", kind="bool"),
 ]
@@ -151,10 +152,10 @@ def costs_cmd(
     with app.engine.connect() as conn:
         report = cost_report(conn, m, cur, app.settings, trend=trend)
     _warn_all(report.warnings)
-    lines = [{**vars(line), "currency": cur} for line in report.lines]
+    lines = report.lines
     trend_rows = report.trend
     if fmt is Format.csv:
-        render(lines, fmt, columns=[Col("category"), Col("kind"), Col("amount_cents", kind="money"), Col("currency"), Col("share", kind="ratio"), Col("computed", kind="bool")])
+        render(lines, fmt, columns=[Col("category"), Col("kind"), Col("amount", kind="money"), Col("currency"), Col("share", kind="ratio"), Col("computed", kind="bool")])
         return
     summary = {
         "month": report.month,

@@ -66,7 +66,7 @@ class CostRow:
     month: Month
     category: str
     kind: str
-    amount_cents: int
+    amount: int  # minor units of currency
     currency: str
     line: int = 0
 
@@ -80,10 +80,10 @@ class PlannedRow:
     month: Month
     category: str
     kind: str
-    amount_cents: int
+    amount: int  # minor units of currency
     currency: str
     action: str  # insert | update | unchanged
-    previous_cents: int | None
+    previous: int | None  # the stored amount it replaces
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class PlanSummary:
     unchanged: int
     first_month: Month
     last_month: Month
-    amount_cents: int  # Σ of the file's amounts
+    amount: int  # Σ of the file's amounts
 
 
 @dataclass
@@ -117,7 +117,7 @@ class ImportResult:
             a[0] += 1
             a[1][r.action] += 1
             a[2], a[3] = min(a[2], r.month), max(a[3], r.month)
-            a[4] += r.amount_cents
+            a[4] += r.amount
         return [PlanSummary(cur, n, by["insert"], by["update"], by["unchanged"], first, last, total)
                 for cur, (n, by, first, last, total) in sorted(acc.items())]
 
@@ -227,7 +227,7 @@ def import_costs(engine: Engine, rows: Sequence[CostRow], *, source: str, dry_ru
             # COPY into a scratch table, then one upsert: linear, however long the file
             conn.execute(text("CREATE TEMP TABLE pmfin_costs_import (LIKE pmfin_costs INCLUDING DEFAULTS) ON COMMIT DROP"))
             copy_rows(conn, "pmfin_costs_import", ("month", "category", "kind", "amount_cents", "currency", "source"),
-                      ((r.month.first_day, r.category, r.kind, r.amount_cents, r.currency, source) for r in rows))
+                      ((r.month.first_day, r.category, r.kind, r.amount, r.currency, source) for r in rows))
             conn.execute(
                 text(
                     "INSERT INTO pmfin_costs (month, category, kind, amount_cents, currency, source) "
@@ -254,8 +254,8 @@ def _plan(conn: Connection, rows: Sequence[CostRow]) -> list[PlannedRow]:
     plan = []
     for r in rows:
         previous = existing.get(r.key)
-        action = "insert" if previous is None else ("unchanged" if previous == r.amount_cents else "update")
-        plan.append(PlannedRow(r.month, r.category, r.kind, r.amount_cents, r.currency, action, previous))
+        action = "insert" if previous is None else ("unchanged" if previous == r.amount else "update")
+        plan.append(PlannedRow(r.month, r.category, r.kind, r.amount, r.currency, action, previous))
     return plan
 
 
@@ -267,7 +267,7 @@ class CostEntry:
     month: str
     category: str
     kind: str
-    amount_cents: int
+    amount: int  # minor units of currency
     currency: str
     source: str | None
 
@@ -293,7 +293,8 @@ def list_costs(conn: Connection, first: Month | None = None, last: Month | None 
 class CostLine:
     category: str
     kind: str
-    amount_cents: int
+    amount: int  # minor units of currency (the reporting currency)
+    currency: str
     share: Decimal | None  # of the month's total costs
     computed: bool = False  # payment processing / email delivery
 
@@ -310,19 +311,19 @@ class MonthCosts:
     has_imported: bool = False  # any pmfin_costs row for the month (in any currency)
 
     def amount(self, *categories: str) -> int:
-        return sum(line.amount_cents for line in self.lines if line.category in categories)
+        return sum(line.amount for line in self.lines if line.category in categories)
 
     @property
     def total(self) -> int:
-        return sum(line.amount_cents for line in self.lines)
+        return sum(line.amount for line in self.lines)
 
     @property
     def fixed(self) -> int:
-        return sum(line.amount_cents for line in self.lines if line.kind == "fixed")
+        return sum(line.amount for line in self.lines if line.kind == "fixed")
 
     @property
     def variable(self) -> int:
-        return sum(line.amount_cents for line in self.lines if line.kind == "variable")
+        return sum(line.amount for line in self.lines if line.kind == "variable")
 
     @property
     def payment_processing(self) -> int:
@@ -379,7 +380,7 @@ def month_costs(conn: Connection, month: Month, currency: str, settings: Setting
     total = sum(a for _, _, a, _ in amounts)
     order = {c: i for i, c in enumerate(FIXED_CATEGORIES + VARIABLE_CATEGORIES + COMPUTED)}
     amounts.sort(key=lambda a: (a[1] != "fixed", order.get(a[0], len(order)), a[0]))
-    lines = [CostLine(cat, kind, amount, ratio(amount, total), computed) for cat, kind, amount, computed in amounts]
+    lines = [CostLine(cat, kind, amount, currency, ratio(amount, total), computed) for cat, kind, amount, computed in amounts]
     warnings = [*fx.warnings, *fee_warnings]
     if "pmfin_costs" in missing_own_tables(conn):
         warnings.append("pmfin's own tables are missing here (run `pmfin db init`): no imported costs are counted")
