@@ -201,3 +201,28 @@ def test_an_amount_in_the_reporting_currency_may_carry_its_symbol_or_code(cli):
         res = cli("report", "cashflow", "--from", "2025-03", "--months", "1", "--starting-cash", cash, "--format", "json")
         assert res.exit_code == 0, res.output
         assert json.loads(res.stdout)["months"][0]["starting_cash"] == 100_000
+
+
+def test_mrr_growth_and_cost_growth_average_the_same_changes(cli, engine):
+    """Both average the 6 month-over-month changes of the 6 months before --from, each month against
+    the month before it (MRR growth averaged 6 changes, cost growth 5 inside the same window).
+
+    MRR: 10000 at the end of Dec 2024, 12000 from January on: changes Jan +20 %, Feb…Jun 0 → 0.2 ÷ 6.
+    Costs (personnel; no payments, no emails): Dec 10000, Jan…Jun 12000: the same changes → 0.2 ÷ 6.
+    """
+    from finance_fixtures import cost
+    from metrics_fixtures import Ledger
+
+    with Ledger(engine) as led:
+        a = led.tenant("A")
+        led.sub(a, "2024-11-01", "2025-01-01", price=10000)
+        led.sub(a, "2025-01-01", price=12000)
+    cost(engine, "2024-12", "personnel", 10000)
+    for month in ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06"):
+        cost(engine, month, "personnel", 12000)
+    res = cli("report", "cashflow", "--from", "2025-07", "--starting-cash", "1000", "--months", "1", "--format", "json")
+    assert res.exit_code == 0, res.output
+    a = json.loads(res.stdout)["assumptions"]
+    assert abs(Decimal(str(a["growth"])) - Decimal("0.2") / 6) < Decimal("1e-12")  # churn is 0
+    assert abs(Decimal(str(a["cost_growth"])) - Decimal("0.2") / 6) < Decimal("1e-12")
+    assert "(each month against the one before)" in a["sources"]["cost_growth"]

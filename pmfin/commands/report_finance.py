@@ -360,8 +360,9 @@ def cashflow_cmd(
     Assumptions come from the 6 months before --from and are printed with the result: growth =
     average MoM net MRR growth + churn; churn = pooled logo churn; services and other = their
     monthly averages; operations and marketing = the last month's; capex = the monthly average of
-    the capex category; cost growth = average MoM change of operations + marketing. --growth,
-    --churn and --cost-growth override them. Runway = months before the first month whose ending
+    the capex category; cost growth = average MoM change of operations + marketing. Both growths
+    average the 6 month-over-month changes of those months (each against the month before; a change
+    from zero left out). --growth, --churn and --cost-growth override them. Runway = months before the first month whose ending
     cash is below zero, or "not within the horizon".
     """
     from pmfin.metrics.cashflow import MAX_GROWTH, MAX_MONTHS, MIN_GROWTH, cash_flow
