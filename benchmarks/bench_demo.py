@@ -15,10 +15,9 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
-from urllib.parse import quote
+
+from common import workspace
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
@@ -37,38 +36,12 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     opts = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="pmfin-bench-") as tmp:
-        home = Path(tmp)
-        url = opts.database_url
-        if url is None:
-            from pmfin.db import embedded
-
-            url = embedded.start(home)
-        schema = f"bench_demo_{os.getpid()}"
-        from sqlalchemy import create_engine, text
-
-        from pmfin.db.url import normalize
-
-        admin = create_engine(normalize(url))
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in url else "?"
-        env = dict(os.environ, DATABASE_URL=f"{url}{sep}options={quote(f'-csearch_path={schema}')}",
-                   PMFIN_HOME=str(home))
+    with workspace(opts.database_url, "bench_demo", contract=False) as (_, _home, env):
         size = ["--tenants", str(opts.tenants), "--months", str(opts.months), "--end", "2025-12"]
-        try:
-            first, out = run(["demo", *size, "--format", "json"], env)
-            doc = json.loads(out)
-            rerun, _ = run(["demo", *size, "--format", "json"], env)
-            reset, _ = run(["demo", "--reset", "--format", "json"], env)
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            admin.dispose()
-            if opts.database_url is None:
-                from pmfin.db import embedded
-
-                embedded.stop(home)
+        first, out = run(["demo", *size, "--format", "json"], env)
+        doc = json.loads(out)
+        rerun, _ = run(["demo", *size, "--format", "json"], env)
+        reset, _ = run(["demo", "--reset", "--format", "json"], env)
 
     s = doc["summary"]
     print(f"pmfin demo {' '.join(size)}  ({os.cpu_count()} CPUs)")

@@ -28,15 +28,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote
 
+from common import ROOT, database, measure_child, pmfin_command, scratch_schema
 from sqlalchemy import create_engine, text
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from pmfin.db import migrate  # noqa: E402
-from pmfin.db.url import normalize  # noqa: E402
+from pmfin.db.url import normalize
 
 FIRST, LAST = "2023-01", "2025-12"
 
@@ -134,11 +130,6 @@ print(f"{time.perf_counter() - t0:.3f} {t_load:.3f} {out[-1]}")
 """
 
 
-def url_with_schema(url: str, schema: str) -> str:
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
-
-
 def best_of(fn, repeat: int = 3) -> float:
     times = []
     for _ in range(repeat):
@@ -148,34 +139,13 @@ def best_of(fn, repeat: int = 3) -> float:
     return min(times)
 
 
-def measure_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall time and peak RSS (MiB) of ``cmd``, measured by a fresh interpreter so RUSAGE_CHILDREN is its own."""
-    probe = (
-        "import os, resource, subprocess, sys, time, json;"
-        "t = time.perf_counter();"
-        "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True);"
-        "w = time.perf_counter() - t;"
-        "print(json.dumps([w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode, p.stderr[-500:]]))"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, *cmd], env=env, capture_output=True, text=True, check=True)
-    import json
-
-    wall, rss, code, err = json.loads(out.stdout)
-    if code:
-        raise SystemExit(f"{' '.join(cmd)} failed ({code}): {err}")
-    return wall, rss // 1024
-
-
 def bench_size(base_url: str, n: int, repeat: int) -> list[dict]:
-    schema = f"bench_{n}"
-    admin = create_engine(normalize(base_url))
-    with admin.begin() as c:
-        c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    admin.dispose()
-    url = url_with_schema(base_url, schema)
+    with scratch_schema(base_url, f"bench_{n}", contract=True, keep=True) as url:
+        return _bench(url, n, repeat)
+
+
+def _bench(url: str, n: int, repeat: int) -> list[dict]:
     engine = create_engine(normalize(url))
-    migrate.init(engine, app_schema=True)
     t = time.perf_counter()
     with engine.begin() as c:
         for stmt in filter(str.strip, GENERATE.split(";\n")):
@@ -200,7 +170,7 @@ def bench_size(base_url: str, n: int, repeat: int) -> list[dict]:
     scan_t = best_of(scan, repeat)
     results.append(dict(size=n, what="plain scan: one pass over the rows, columns used", service=scan_t))
     env = {**os.environ, "DATABASE_URL": url, "PMFIN_HOME": tempfile.mkdtemp(prefix="pmfin-bench-")}
-    pmfin = [str(Path(sys.executable).with_name("pmfin"))]
+    pmfin = pmfin_command()
     for name, fn, argv in (
         ("report mrr", lambda: month_metrics(engine, last, "usd"),
          ["report", "mrr", "--month", LAST, "--format", "json"]),
@@ -234,22 +204,10 @@ def main() -> None:
     ap.add_argument("--database-url", default=os.environ.get("PMFIN_BENCH_DATABASE_URL"))
     ap.add_argument("--repeat", type=int, default=3, help="service timings: best of N")
     args = ap.parse_args()
-    home = None
-    base = args.database_url
-    if not base:
-        from pmfin.db import embedded
-
-        home = Path(tempfile.mkdtemp(prefix="pmfin-bench-pg-"))
-        base = embedded.start(home)
-    try:
+    with database(args.database_url) as base:
         rows = []
         for n in (int(s) for s in args.sizes.split(",")):
             rows += bench_size(base, n, args.repeat)
-    finally:
-        if home is not None:
-            from pmfin.db import embedded
-
-            embedded.stop(home)
     scans = {r["size"]: r["service"] for r in rows if r["what"].startswith("plain scan")}
     print("\n| tenants | what | query / compute (s) | × plain scan | pmfin process wall (s) | peak RSS (MiB) |")
     print("|---:|---|---:|---:|---:|---:|")

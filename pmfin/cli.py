@@ -1,22 +1,27 @@
 """The ``pmfin`` command: mounts one Typer app per module of ``pmfin.commands``.
 
 Errors: ``PmfinGroup.invoke`` is the one place where an expected error (``PmfinError``, or a
-database error pmfin knows how to explain) becomes one line on stderr and an exit code.
+database error pmfin knows how to explain) becomes one line on stderr and an exit code. Output
+that cannot be written (a full disk, a closed pipe) is handled there and in ``PmfinGroup.main``,
+which flushes stdout before the process ends.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-
 import typer
 from typer.core import TyperGroup
 
-from pmfin import __version__
+from pmfin import __version__, typer_compat
 from pmfin.context import AppContext
 from pmfin.errors import PmfinError
+
+typer_compat.apply()
 
 
 def _report_error(err: PmfinError, verbose: bool) -> None:
@@ -29,6 +34,31 @@ def _report_error(err: PmfinError, verbose: bool) -> None:
     console.print(Text.assemble(("error: ", "bold red"), err.message), highlight=False)
     if verbose and err.detail:
         console.print(err.detail, highlight=False, markup=False)
+
+
+# stdout cannot take the output: the disk is full (or the file too big, or the device failing)
+_WRITE_FAILED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+CLOSED_PIPE_EXIT = 141  # what a shell reports for `cat` killed by SIGPIPE (128 + 13)
+
+
+def _output_failed(exc: OSError) -> int:
+    """The exit code for output that could not be written: a closed pipe (``pmfin … | head -1``)
+    ends quietly; anything else is one error line. Later writes go nowhere, so Python's own flush at
+    exit has nothing left to complain about."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (tests capture stdout)
+        pass
+    if exc.errno == errno.EPIPE:
+        return CLOSED_PIPE_EXIT
+    print(f"error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+    return 2
+
+
+def _is_output_error(exc: OSError) -> bool:
+    return exc.errno == errno.EPIPE or exc.errno in _WRITE_FAILED
 
 
 try:  # typer >= 0.2x vendors click
@@ -54,6 +84,16 @@ class PmfinGroup(TyperGroup):
         except typer.Abort:  # typer re-exports the Abort its click raises
             print("aborted", file=sys.stderr)
             sys.exit(1)
+        except OSError as exc:  # help (or an error message) that could not be written
+            if not _is_output_error(exc):
+                raise
+            sys.exit(_output_failed(exc))
+        try:
+            sys.stdout.flush()  # a full disk shows here when the output fitted in the buffer
+        except OSError as exc:
+            if not _is_output_error(exc):
+                raise
+            sys.exit(_output_failed(exc))
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: typer.Context):
@@ -63,6 +103,10 @@ class PmfinGroup(TyperGroup):
             verbose = isinstance(ctx.obj, AppContext) and ctx.obj.verbose
             _report_error(err, verbose)
             raise typer.Exit(err.exit_code) from None
+        except OSError as exc:  # writing the output failed (typer would exit 1 for a closed pipe)
+            if not _is_output_error(exc):
+                raise
+            raise typer.Exit(_output_failed(exc)) from None
         except Exception as exc:  # database errors pmfin can explain; anything else is a bug
             if "sqlalchemy" not in sys.modules:  # --help, click's own exits: nothing from a database
                 raise

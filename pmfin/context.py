@@ -29,9 +29,14 @@ class AppContext:
 
     @cached_property
     def database(self):  # -> pmfin.db.Database
-        from pmfin.db import Database
+        from pmfin.db import Database, embedded
+        from pmfin.output import note
 
-        return Database.from_settings(self.settings)
+        db = Database.from_settings(self.settings)
+        if db.created:  # a typo in --home / PMFIN_HOME would otherwise go unnoticed: an empty database
+            note(f"created a new data directory {embedded.data_dir(db.home)} with an empty embedded PostgreSQL "
+                 "(is --home / PMFIN_HOME what you meant?)")
+        return db
 
     @property
     def engine(self) -> Engine:

@@ -21,19 +21,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Mapping
 
-from pmfin.errors import ConfigError
-
 if TYPE_CHECKING:
     from pmfin.settings import Settings
 
 ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
-
-
-def parse_rounding(value: str) -> str:
-    mode = (value or "").strip().lower().replace("-", "_")
-    if mode not in ROUNDING_MODES:
-        raise ConfigError(f"PMFIN_FEE_ROUNDING must be half_up or half_even, got {value!r}")
-    return mode
 
 
 @dataclass(frozen=True)
@@ -46,7 +37,7 @@ class FeeModel:
     @classmethod
     def from_settings(cls, settings: Settings) -> FeeModel:
         return cls(settings.stripe_fee_percent, dict(settings.stripe_fee_fixed), settings.connect_platform_share,
-                   getattr(settings, "fee_rounding", "half_up"))
+                   settings.fee_rounding)
 
     def round(self, value: Decimal) -> int:
         """The one rounding of a computed amount to a whole minor unit."""

@@ -6,8 +6,9 @@ applied once at the end of a computation). Never a float for money.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from pmfin.errors import UsageError
 
@@ -23,6 +24,11 @@ THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
 MAX_MINOR = 10**15
 
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
+
+
+def is_currency_code(text: str) -> bool:
+    """Three ASCII letters, as an ISO 4217 code (``usd``, ``EUR``)."""
+    return len(text) == 3 and text.isascii() and text.isalpha()
 
 
 def exponent(currency: str) -> int:
@@ -58,22 +64,37 @@ def format_money(minor: int | None, currency: str) -> str:
     return f"{sign}{text} {currency.upper()}"
 
 
-def parse_amount(text: str, currency: str, *, what: str = "amount", allow_negative: bool = False) -> int:
-    """Parse a major-unit amount a person typed (``25000``, ``25,000.50``) to minor units.
+_AMOUNT = re.compile(r"(?P<minus>-?)(?P<before>[^0-9.\s-]*)\s*(?P<number>[0-9]*\.?[0-9]*)\s*(?P<after>[^0-9.\s]*)")
 
-    More digits than the currency has is an error, never a silent rounding.
+
+def _currency_of(mark: str) -> str | None:
+    """The currency a symbol (``€``) or an ISO code (``EUR``) written beside an amount stands for."""
+    for code, symbol in SYMBOLS.items():
+        if mark == symbol:
+            return code
+    return mark.lower() if is_currency_code(mark) else None
+
+
+def parse_amount(text: str, currency: str, *, what: str = "amount", allow_negative: bool = False) -> int:
+    """Parse a major-unit amount a person typed (``25000``, ``25,000.50``, ``$25000``,
+    ``25000 USD``) to minor units of ``currency``.
+
+    A currency symbol or ISO code before or after the number must be ``currency``'s own:
+    ``€2500000`` for a USD amount is refused, never read as dollars. Digits are ASCII. More
+    digits after the point than the currency has is an error, never a silent rounding.
     """
     cleaned = text.strip().replace(",", "").replace("_", "")
-    for sym in sorted(SYMBOLS.values(), key=len, reverse=True):
-        if cleaned.startswith(sym):
-            cleaned = cleaned[len(sym):]
-            break
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise UsageError(f"{what} must be an amount like 25000 or 25000.50, got {text!r}") from None
-    if not value.is_finite():
-        raise UsageError(f"{what} must be a finite amount, got {text!r}")
+    m = _AMOUNT.fullmatch(cleaned)
+    if not m or m["number"].strip(".") == "" or (m["before"] and m["after"]):
+        raise UsageError(f"{what} must be an amount like 25000 or 25000.50, got {text!r}")
+    for mark in filter(None, (m["before"], m["after"])):
+        meant = _currency_of(mark)
+        if meant is None:
+            raise UsageError(f"{what} must be an amount like 25000 or 25000.50, got {text!r}")
+        if meant != currency.lower():
+            raise UsageError(f"{what} is in {meant.upper()} ({text.strip()!r}), not in {currency.upper()}: "
+                             f"give the amount in {currency.upper()}")
+    value = Decimal(m["minus"] + m["number"])
     if value < 0 and not allow_negative:
         raise UsageError(f"{what} must not be negative, got {text!r}")
     minor = value.scaleb(exponent(currency))

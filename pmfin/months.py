@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from pmfin.errors import UsageError
 
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$")  # ASCII digits only: not "２０２５-０１"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Month:
     year: int
     month: int
@@ -42,6 +42,11 @@ class Month:
     @classmethod
     def current(cls) -> Month:
         return cls.of(dt.datetime.now(dt.timezone.utc))
+
+    @classmethod
+    def last_complete(cls, today: dt.date | dt.datetime | None = None) -> Month:
+        """The last complete month (UTC): what every report shows by default."""
+        return (cls.of(today) if today else cls.current()).prev()
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
@@ -77,6 +82,20 @@ class Month:
 
 FIRST = Month(1900, 1)
 LAST = Month(2999, 12)
+
+
+def not_after_current(month: Month, flag: str, current: Month | None = None) -> Month:
+    """``month``, or a UsageError when it is after the current month: no data exists for it yet,
+    and a report of it would pass today's state off as that month's."""
+    current = current or Month.current()
+    if month > current:
+        raise UsageError(f"{flag} must not be after the current month ({current}), got '{month}'")
+    return month
+
+
+def report_month(text: str | None, flag: str = "--month") -> Month:
+    """A report's month flag: ``YYYY-MM`` not after the current month; default the last complete month."""
+    return not_after_current(Month.parse(text, flag=flag), flag) if text is not None else Month.last_complete()
 
 
 def month_range(first: Month, last: Month) -> list[Month]:

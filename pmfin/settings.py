@@ -9,14 +9,14 @@ override the real environment.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from dotenv import dotenv_values
-
 from pmfin.errors import ConfigError
+from pmfin.money import is_currency_code
 
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 
@@ -43,90 +43,110 @@ def key_mode(key: str) -> str:
     return "unknown"
 
 
-# (setting name, environment variables in order of precedence, default)
-_ENV: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "database_url": (("PMFIN_DATABASE_URL", "DATABASE_URL"), None),
-    "home": (("PMFIN_HOME",), None),
-    "stripe_api_key": (("PMFIN_STRIPE_API_KEY", "STRIPE_API_KEY"), None),
-    "stripe_api_base": (("PMFIN_STRIPE_API_BASE", "STRIPE_API_BASE"), None),
-    "stripe_max_retries": (("PMFIN_STRIPE_MAX_RETRIES",), "3"),
-    "stripe_timeout": (("PMFIN_STRIPE_TIMEOUT",), "30"),
-    "stripe_rate": (("PMFIN_STRIPE_RATE",), None),
-    "app_url": (("PMFIN_APP_URL", "APP_URL", "NEXT_PUBLIC_APP_URL"), "http://localhost:3000"),
-    "currency": (("PMFIN_CURRENCY",), "usd"),
-    "stripe_fee_percent": (("PMFIN_STRIPE_FEE_PERCENT",), "2.9"),
-    "stripe_fee_fixed": (("PMFIN_STRIPE_FEE_FIXED",), "usd=30,eur=25,gbp=20,cad=30,aud=30,chf=30"),
-    "connect_platform_share": (("PMFIN_CONNECT_PLATFORM_SHARE",), "0.23"),
-    "email_cost_cents": (("PMFIN_EMAIL_COST_CENTS",), "0.05"),
-    "live": (("PMFIN_LIVE",), "false"),
-    "cash": (("PMFIN_CASH",), None),
-    # notifications (email over SMTP; no host: dashboard alerts only)
-    "smtp_host": (("PMFIN_SMTP_HOST",), None),
-    "smtp_port": (("PMFIN_SMTP_PORT",), "25"),
-    "smtp_user": (("PMFIN_SMTP_USER",), None),
-    "smtp_password": (("PMFIN_SMTP_PASSWORD",), None),
-    "smtp_starttls": (("PMFIN_SMTP_STARTTLS",), "false"),
-    "smtp_from": (("PMFIN_SMTP_FROM",), None),
-    "smtp_timeout": (("PMFIN_SMTP_TIMEOUT",), "10"),
-    # dunning policy (DESIGN.md §4)
-    "dunning_retry_days": (("PMFIN_DUNNING_RETRY_DAYS",), "1,3,5"),
-    "dunning_grace_days": (("PMFIN_DUNNING_GRACE_DAYS",), "7"),
-    "dunning_suspend_days": (("PMFIN_DUNNING_SUSPEND_DAYS",), "14"),
-    "dunning_lookback_days": (("PMFIN_DUNNING_LOOKBACK_DAYS",), "30"),
-}
+# -- parsers: the text of a setting → its value, or a ConfigError that names the variable ------
+# Each takes (name, text): ``name`` says where the text came from (``PMFIN_EMAIL_COST_CENTS``, or
+# ``PMFIN_EMAIL_COST_CENTS in ./.env``, or a flag), so a bad value is refused like a bad flag.
 
 
-def _truthy(value: str) -> bool:
+def text(name: str, value: str) -> str:
+    return value
+
+
+def boolean(name: str, value: str) -> bool:
     v = value.strip().lower()
     if v in ("1", "true", "yes", "on"):
         return True
     if v in ("0", "false", "no", "off", ""):
         return False
-    raise ConfigError(f"expected true/false, got {value!r}")
+    raise ConfigError(f"{name} must be true or false (1/0, yes/no, on/off), got {value!r}")
 
 
-def _decimal(name: str, value: str) -> Decimal:
-    try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    if not d.is_finite():
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    return d
+def number(minimum: Decimal | int, maximum: Decimal | int, *, unit: str = "", above: bool = False):
+    """A decimal number from ``minimum`` (excluded when ``above``) to ``maximum``."""
+    low, high = Decimal(minimum), Decimal(maximum)
+    span = f"{'above' if above else 'from'} {low} {'and at most' if above else 'to'} {high}{unit}"
+
+    def parse(name: str, value: str) -> Decimal:
+        try:
+            d = Decimal(value.strip())
+        except InvalidOperation:
+            raise ConfigError(f"{name} must be a number {span}, got {value!r}") from None
+        if not value.strip().isascii() or not d.is_finite() or d > high or d < low or (above and d == low):
+            raise ConfigError(f"{name} must be a number {span}, got {value!r}")
+        return d
+
+    return parse
 
 
-def _int(name: str, value: str, *, minimum: int = 0) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
-    if n < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {n}")
-    return n
+def whole(minimum: int, maximum: int, *, unit: str = ""):
+    """A whole number from ``minimum`` to ``maximum``."""
+
+    def parse(name: str, value: str) -> int:
+        v = value.strip()
+        if not re.fullmatch(r"-?[0-9]+", v) or not minimum <= int(v) <= maximum:
+            raise ConfigError(f"{name} must be a whole number from {minimum} to {maximum}{unit}, got {value!r}")
+        return int(v)
+
+    return parse
 
 
-def _fee_map(name: str, value: str) -> dict[str, int]:
+def currency_code(name: str, value: str) -> str:
+    c = value.strip().lower()
+    if not is_currency_code(c):
+        raise ConfigError(f"{name} must be a 3-letter ISO currency code such as usd, got {value!r}")
+    return c
+
+
+def http_url(name: str, value: str) -> str:
+    url = value.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return url
+
+
+def path(name: str, value: str) -> Path:
+    return Path(value).expanduser()
+
+
+MAX_FIXED_FEE = 1_000_000  # minor units; a fixed fee per charge above $10,000 is a typo
+
+
+def fee_map(name: str, value: str) -> dict[str, int]:
     """``usd=30,eur=25`` → {'usd': 30, 'eur': 25}: Stripe's fixed fee per charge, in each
     currency's minor units (DESIGN §4: "configurable, per currency")."""
     fees: dict[str, int] = {}
+    amount = whole(0, MAX_FIXED_FEE, unit=" minor units")
     for part in filter(None, (p.strip() for p in value.split(","))):
-        currency, sep, amount = part.partition("=")
-        currency = currency.strip().lower()
-        if not sep or len(currency) != 3 or not currency.isalpha():
+        code, sep, fee = part.partition("=")
+        code = code.strip().lower()
+        if not sep or not is_currency_code(code):
             raise ConfigError(f"{name} must look like usd=30,eur=25 (currency=minor units), got {part!r}")
-        fees[currency] = _int(name, amount.strip())
+        fees[code] = amount(f"{name} ({code})", fee)
     return fees
 
 
-def _days(name: str, value: str) -> tuple[int, ...]:
-    """``1,3,5`` → (1, 3, 5): whole days after day 0, strictly increasing, at least 1."""
-    parts = [p.strip() for p in value.split(",") if p.strip()]
-    if not parts:
-        raise ConfigError(f"{name} must list at least one day, e.g. 1,3,5, got {value!r}")
-    days = tuple(_int(name, p, minimum=1) for p in parts)
-    if list(days) != sorted(set(days)):
-        raise ConfigError(f"{name} must be strictly increasing days, e.g. 1,3,5, got {value!r}")
+def email_address(name: str, value: str) -> str:
+    v = value.strip()
+    local, at, domain = v.rpartition("<")[2].rstrip(">").partition("@")
+    if not at or not local or "." not in domain or " " in local + domain:
+        raise ConfigError(f"{name} must be an email address such as billing@example.com, got {value!r}")
+    return v
+
+
+def day_list(name: str, value: str) -> tuple[int, ...]:
+    """``1,3,5`` → (1, 3, 5): whole days after day 0, strictly increasing, each from 1 to 365."""
+    day = whole(1, 365, unit=" days")
+    days = tuple(day(name, p) for p in value.split(",") if p.strip())
+    if not days or list(days) != sorted(set(days)):
+        raise ConfigError(f"{name} must be strictly increasing days such as 1,3,5, got {value!r}")
     return days
+
+
+def rounding_mode(name: str, value: str) -> str:
+    mode = value.strip().lower().replace("-", "_")
+    if mode not in ("half_up", "half_even"):
+        raise ConfigError(f"{name} must be half_up or half_even, got {value!r}")
+    return mode
 
 
 @dataclass(frozen=True)
@@ -140,33 +160,76 @@ class SmtpSettings:
     timeout: float
 
 
-def _smtp(raw: Mapping[str, str | None]) -> SmtpSettings | None:
-    if not raw["smtp_host"]:
-        return None
-    port = _int("PMFIN_SMTP_PORT", raw["smtp_port"] or "25", minimum=1)
-    if port > 65535:
-        raise ConfigError(f"PMFIN_SMTP_PORT must be a TCP port (1-65535), got {port}")
-    sender = raw["smtp_from"]
-    if not sender or "@" not in sender:
-        raise ConfigError(
-            f"PMFIN_SMTP_FROM must be the sender's email address when PMFIN_SMTP_HOST is set, got {sender!r}"
-        )
-    if bool(raw["smtp_user"]) != bool(raw["smtp_password"]):
-        raise ConfigError("PMFIN_SMTP_USER and PMFIN_SMTP_PASSWORD go together: set both or neither")
-    timeout = _decimal("PMFIN_SMTP_TIMEOUT", raw["smtp_timeout"] or "10")
-    if timeout <= 0:
-        raise ConfigError(f"PMFIN_SMTP_TIMEOUT must be positive, got {timeout}")
-    try:
-        starttls = _truthy(raw["smtp_starttls"] or "false")
-    except ConfigError as exc:
-        raise ConfigError(f"PMFIN_SMTP_STARTTLS: {exc}") from None
-    return SmtpSettings(raw["smtp_host"], port, raw["smtp_user"], raw["smtp_password"], starttls, sender, float(timeout))
+# -- the settings ------------------------------------------------------------------------------
+# setting → (environment variables in order of precedence, default, parser). A setting without a
+# parser is text. To add one: a line here and a field of ``Settings`` with the same name.
+_ENV: dict[str, tuple] = {
+    "database_url": (("PMFIN_DATABASE_URL", "DATABASE_URL"), None),
+    "home": (("PMFIN_HOME",), None, path),
+    "stripe_api_key": (("PMFIN_STRIPE_API_KEY", "STRIPE_API_KEY"), None),
+    "stripe_api_base": (("PMFIN_STRIPE_API_BASE", "STRIPE_API_BASE"), None, http_url),
+    "stripe_max_retries": (("PMFIN_STRIPE_MAX_RETRIES",), "3", whole(0, 10)),
+    "stripe_timeout": (("PMFIN_STRIPE_TIMEOUT",), "30", number(0, 600, unit=" seconds", above=True)),
+    "stripe_rate": (("PMFIN_STRIPE_RATE",), None, number(0, 10_000, unit=" requests per second", above=True)),
+    "app_url": (("PMFIN_APP_URL", "APP_URL", "NEXT_PUBLIC_APP_URL"), "http://localhost:3000", http_url),
+    "currency": (("PMFIN_CURRENCY",), "usd", currency_code),
+    "stripe_fee_percent": (("PMFIN_STRIPE_FEE_PERCENT",), "2.9", number(0, 100, unit=" (percent)")),
+    "stripe_fee_fixed": (("PMFIN_STRIPE_FEE_FIXED",), "usd=30,eur=25,gbp=20,cad=30,aud=30,chf=30", fee_map),
+    "connect_platform_share": (("PMFIN_CONNECT_PLATFORM_SHARE",), "0.23", number(0, 1)),
+    "email_cost_cents": (("PMFIN_EMAIL_COST_CENTS",), "0.05", number(0, 100, unit=" (cents per email)")),
+    "live": (("PMFIN_LIVE",), "false", boolean),
+    "cash": (("PMFIN_CASH",), None),  # major units as typed: parsed in the report's currency
+    # notifications: email over SMTP (no host: dashboard alerts only)
+    "smtp_host": (("PMFIN_SMTP_HOST",), None),
+    "smtp_port": (("PMFIN_SMTP_PORT",), "25", whole(1, 65535)),
+    "smtp_user": (("PMFIN_SMTP_USER",), None),
+    "smtp_password": (("PMFIN_SMTP_PASSWORD",), None),
+    "smtp_starttls": (("PMFIN_SMTP_STARTTLS",), "false", boolean),
+    "smtp_from": (("PMFIN_SMTP_FROM",), None, email_address),
+    "smtp_timeout": (("PMFIN_SMTP_TIMEOUT",), "10", number(0, 600, unit=" seconds", above=True)),
+    "finance_email": (("PMFIN_FINANCE_EMAIL",), None, email_address),
+    # dunning policy (DESIGN.md §4)
+    "dunning_retry_days": (("PMFIN_DUNNING_RETRY_DAYS",), "1,3,5", day_list),
+    "dunning_grace_days": (("PMFIN_DUNNING_GRACE_DAYS",), "7", whole(0, 365, unit=" days")),
+    "dunning_suspend_days": (("PMFIN_DUNNING_SUSPEND_DAYS",), "14", whole(0, 365, unit=" days")),
+    "dunning_lookback_days": (("PMFIN_DUNNING_LOOKBACK_DAYS",), "30", whole(1, 3650, unit=" days")),
+    # reconciliation (pmfin/fees.py)
+    "fee_rounding": (("PMFIN_FEE_ROUNDING",), "half_up", rounding_mode),
+    "reconcile_tolerance": (("PMFIN_RECONCILE_TOLERANCE",), "0", whole(0, 1_000_000, unit=" minor units")),
+}
 
 
 def default_home() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("pmfin", appauthor=False))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of a ``.env`` file; a line python-dotenv cannot parse is a ConfigError naming
+    the file and the line (python-dotenv itself would only log it and skip the setting)."""
+    import io
+
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    if not path.exists():
+        raise ConfigError(f"env file not found: {path}")
+    if not path.is_file():
+        raise ConfigError(f"env file is not a file: {path}")
+    try:
+        content = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read env file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}, line {line}: not UTF-8 text") from None
+    for binding in parse_stream(io.StringIO(content)):
+        if binding.error:
+            statement = binding.original.string.strip().splitlines()[0]
+            hint = " (a quote is not closed)" if statement.count('"') % 2 or statement.count("'") % 2 else ""
+            raise ConfigError(f"{path}, line {binding.original.line}: not a NAME=value line{hint}: {statement}")
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(content)).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -186,13 +249,40 @@ class Settings:
     email_cost_cents: Decimal
     live: bool
     cash: str | None = None  # cash balance now, major units as typed (parsed in the report's currency)
-    smtp: SmtpSettings | None = None  # None: no SMTP host, notifications are dashboard alerts only
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str | None = None
+    smtp_timeout: Decimal = Decimal(10)
+    finance_email: str | None = None  # disputes are also told here
     dunning_retry_days: tuple[int, ...] = (1, 3, 5)
     dunning_grace_days: int = 7
     dunning_suspend_days: int = 14
     dunning_lookback_days: int = 30
+    fee_rounding: str = "half_up"
+    reconcile_tolerance: int = 0
     verbose: bool = False
-    sources: Mapping[str, str] | None = None  # setting → where it came from (flag/env NAME/.env)
+    sources: Mapping[str, str] | None = None  # setting → where it came from (flag/env NAME/.env NAME)
+
+    def __post_init__(self) -> None:
+        """Settings that only make sense together."""
+        if self.smtp_host and not self.smtp_from:
+            raise ConfigError("PMFIN_SMTP_FROM must be the sender's email address when PMFIN_SMTP_HOST is set")
+        if bool(self.smtp_user) != bool(self.smtp_password):
+            raise ConfigError("PMFIN_SMTP_USER and PMFIN_SMTP_PASSWORD go together: set both or neither")
+        if self.dunning_suspend_days < self.dunning_grace_days:
+            raise ConfigError(f"PMFIN_DUNNING_SUSPEND_DAYS ({self.dunning_suspend_days}) must not come before "
+                              f"PMFIN_DUNNING_GRACE_DAYS ({self.dunning_grace_days})")
+
+    @property
+    def smtp(self) -> SmtpSettings | None:
+        """The SMTP server for notifications; None: dashboard alerts only."""
+        if not self.smtp_host:
+            return None
+        return SmtpSettings(self.smtp_host, self.smtp_port, self.smtp_user, self.smtp_password, self.smtp_starttls,
+                            self.smtp_from or "", float(self.smtp_timeout))
 
     @classmethod
     def load(
@@ -201,7 +291,8 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         env_file: str | Path | None = None,
     ) -> Settings:
-        """Resolve every setting: ``flags`` (non-None values) > ``environ`` > ``.env``.
+        """Resolve every setting: ``flags`` (non-None values) > ``environ`` > ``.env``, each
+        parsed and checked by its parser in ``_ENV`` (a bad value is a ConfigError naming it).
 
         ``env_file``: the .env to read; default ``PMFIN_ENV_FILE`` or ``./.env`` when present.
         """
@@ -209,74 +300,30 @@ class Settings:
         environ = os.environ if environ is None else environ
         if env_file is None:
             env_file = environ.get("PMFIN_ENV_FILE") or (".env" if Path(".env").is_file() else None)
-        dotenv: dict[str, str] = {}
-        if env_file is not None:
-            path = Path(env_file)
-            if not path.exists():
-                raise ConfigError(f"env file not found: {path}")
-            if not path.is_file():
-                raise ConfigError(f"env file is not a file: {path}")
-            try:
-                dotenv = {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
-            except OSError as exc:
-                raise ConfigError(f"cannot read env file {path}: {exc.strerror or exc}") from None
-            except UnicodeDecodeError:
-                raise ConfigError(f"env file {path} is not UTF-8 text") from None
+        dotenv = read_env_file(Path(env_file)) if env_file is not None else {}
 
-        raw: dict[str, str | None] = {}
+        values: dict[str, object] = {}
         sources: dict[str, str] = {}
-        for name, (env_names, default) in _ENV.items():
+        for name, (env_names, default, *parser) in _ENV.items():
+            parse = parser[0] if parser else text
             if name in flags:
-                raw[name] = str(flags[name]).strip() if not isinstance(flags[name], bool) else str(flags[name]).lower()
-                sources[name] = "flag"
-                continue
-            for source_name, mapping in (("env", environ), (".env", dotenv)):
-                hit = next((e for e in env_names if mapping.get(e) not in (None, "")), None)
-                if hit is not None:
-                    raw[name] = mapping[hit].strip()  # "sk_live_… " pasted with a space is still live
-                    sources[name] = f"{source_name} {hit}"
-                    break
+                value = flags[name]
+                raw, where, sources[name] = (str(value).lower() if isinstance(value, bool) else str(value).strip(),
+                                             "--" + name.replace("_", "-"), "flag")
             else:
-                raw[name] = default
-                sources[name] = "default"
-
-        currency = (raw["currency"] or "usd").strip().lower()
-        if len(currency) != 3 or not currency.isalpha():
-            raise ConfigError(f"PMFIN_CURRENCY must be a 3-letter ISO currency code, got {raw['currency']!r}")
-        share = _decimal("PMFIN_CONNECT_PLATFORM_SHARE", raw["connect_platform_share"] or "0")
-        if not (0 <= share <= 1):
-            raise ConfigError(f"PMFIN_CONNECT_PLATFORM_SHARE must be between 0 and 1, got {share}")
-        home = Path(raw["home"]).expanduser() if raw["home"] else default_home()
-        grace = _int("PMFIN_DUNNING_GRACE_DAYS", raw["dunning_grace_days"] or "7")
-        suspend = _int("PMFIN_DUNNING_SUSPEND_DAYS", raw["dunning_suspend_days"] or "14")
-        if suspend < grace:
-            raise ConfigError(
-                f"PMFIN_DUNNING_SUSPEND_DAYS ({suspend}) must not come before PMFIN_DUNNING_GRACE_DAYS ({grace})"
-            )
-        return cls(
-            database_url=raw["database_url"],
-            home=home,
-            stripe_api_key=raw["stripe_api_key"],
-            stripe_api_base=(raw["stripe_api_base"] or None),
-            stripe_max_retries=_int("PMFIN_STRIPE_MAX_RETRIES", raw["stripe_max_retries"] or "0"),
-            stripe_timeout=_decimal("PMFIN_STRIPE_TIMEOUT", raw["stripe_timeout"] or "30"),
-            stripe_rate=_decimal("PMFIN_STRIPE_RATE", raw["stripe_rate"]) if raw["stripe_rate"] else None,
-            app_url=(raw["app_url"] or "").rstrip("/"),
-            currency=currency,
-            stripe_fee_percent=_decimal("PMFIN_STRIPE_FEE_PERCENT", raw["stripe_fee_percent"] or "0"),
-            stripe_fee_fixed=_fee_map("PMFIN_STRIPE_FEE_FIXED", raw["stripe_fee_fixed"] or ""),
-            connect_platform_share=share,
-            email_cost_cents=_decimal("PMFIN_EMAIL_COST_CENTS", raw["email_cost_cents"] or "0"),
-            live=_truthy(raw["live"] or "false"),
-            cash=raw["cash"] or None,
-            smtp=_smtp(raw),
-            dunning_retry_days=_days("PMFIN_DUNNING_RETRY_DAYS", raw["dunning_retry_days"] or "1,3,5"),
-            dunning_grace_days=grace,
-            dunning_suspend_days=suspend,
-            dunning_lookback_days=_int("PMFIN_DUNNING_LOOKBACK_DAYS", raw["dunning_lookback_days"] or "30", minimum=1),
-            verbose=bool(flags.get("verbose", False)),
-            sources=sources,
-        )
+                for source, mapping in (("env", environ), (".env", dotenv)):
+                    hit = next((e for e in env_names if mapping.get(e) not in (None, "")), None)
+                    if hit is not None:
+                        raw = mapping[hit].strip()  # "sk_live_… " pasted with a space is still live
+                        where = hit if source == "env" else f"{hit} in {env_file}"
+                        sources[name] = f"{source} {hit}"
+                        break
+                else:
+                    raw, where, sources[name] = default, env_names[0], "default"
+            values[name] = None if raw is None else parse(where, raw)
+        if values["home"] is None:
+            values["home"] = default_home()
+        return cls(**values, verbose=bool(flags.get("verbose", False)), sources=sources)
 
     def fixed_fee(self, currency: str) -> int | None:
         """Stripe's fixed fee per card charge in ``currency`` (minor units); None when not configured."""

@@ -95,19 +95,52 @@ def test_second_create_shows_the_existing_account(cli, engine, stripe_fake, stri
     assert table.exit_code == 0 and "already existed" in table.stdout
 
 
+def _lose_the_commit(engine, tenant) -> None:
+    """As if the transaction storing the account had been lost: the intent, recorded and committed
+    before Stripe was asked, stays unfinished; the account id never reached the database."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE tenant_config SET stripe_account_id = NULL WHERE tenant_id = :t"), {"t": tenant})
+        conn.execute(text("UPDATE pmfin_connect_intents SET finished_at = NULL, stripe_account_id = NULL"))
+        conn.execute(text("DELETE FROM pmfin_connect_accounts"))
+
+
+def test_create_is_one_request_however_many_accounts_the_platform_has(cli, engine, stripe_fake, stripe_env):
+    """It used to page through every connected account before each create (5,004 accounts: 52
+    requests, 9.9 s): the intent record says there is no earlier attempt to look for."""
+    for _ in range(250):
+        stripe_fake.accounts.add()
+    tenant = add_tenant(engine)
+    out = as_json(cli("connect", "create", "--tenant", tenant, "-f", "json", env=stripe_env))
+    assert [(r.method, r.path) for r in stripe_fake.requests] == [("POST", "/v1/accounts")]
+    with engine.connect() as conn:
+        intent = conn.execute(text("SELECT * FROM pmfin_connect_intents WHERE tenant_id = :t"), {"t": tenant}).one()
+    assert intent.idempotency_key == f"pmfin:connect:create:{tenant}"
+    assert intent.started_at <= intent.finished_at and intent.stripe_account_id == out["stripe_account_id"]
+
+
 def test_rerun_after_a_lost_commit_gets_the_same_account(cli, engine, stripe_fake, stripe_env):
-    """Stripe created the account, pmfin's commit never happened: the idempotency key saves the rerun."""
+    """Stripe created the account, pmfin's commit never happened: the unfinished intent makes the
+    rerun look among the platform's accounts, and it adopts the one tagged with the tenant."""
     tenant = add_tenant(engine)
     first = as_json(cli("connect", "create", "--tenant", tenant, "-f", "json", env=stripe_env))
-    with engine.begin() as conn:  # as if the transaction had been lost
-        conn.execute(text("UPDATE tenant_config SET stripe_account_id = NULL WHERE tenant_id = :t"), {"t": tenant})
-        conn.execute(text("DELETE FROM pmfin_connect_accounts"))
+    _lose_the_commit(engine, tenant)
     again = as_json(cli("connect", "create", "--tenant", tenant, "-f", "json", env=stripe_env))
     assert again["stripe_account_id"] == first["stripe_account_id"] and again["created"] is False
     # found at Stripe by its metadata: no second POST at all (so also after Stripe forgets the key)
     assert [r.replayed for r in stripe_fake.requests_to("POST", "/v1/accounts")] == [False]
+    assert len(stripe_fake.requests_to("GET", "/v1/accounts")) == 1
     assert len(stripe_fake.accounts.all()) == 1
     assert stored_account(engine, tenant) == first["stripe_account_id"]
+
+
+def test_rerun_after_dying_before_stripe_was_asked_creates_the_account(cli, engine, stripe_fake, stripe_env):
+    """An unfinished intent with nothing at Stripe: the rerun looks, finds nothing, creates one."""
+    tenant = add_tenant(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO pmfin_connect_intents (tenant_id, idempotency_key) VALUES (:t, 'k')"), {"t": tenant})
+    out = as_json(cli("connect", "create", "--tenant", tenant, "-f", "json", env=stripe_env))
+    assert out["created"] is True
+    assert [(r.method, r.path) for r in stripe_fake.requests] == [("GET", "/v1/accounts"), ("POST", "/v1/accounts")]
 
 
 def test_idempotent_replay_when_stripe_answered_but_the_answer_was_lost(cli, engine, stripe_fake, stripe_env):
@@ -152,7 +185,8 @@ def test_any_other_database_refusal_is_one_line(cli, engine, stripe_env):
 
 
 def test_rerun_with_other_parameters_adopts_the_existing_account(cli, engine, stripe_fake, stripe_env):
-    """The database lost the id and the rerun asks for another email: still one account per tenant."""
+    """The id was cleared from tenant_config and the rerun asks for another email: the finished
+    intent names the account it stored, which is read back (one request) and stored again."""
     tenant = add_tenant(engine)
     first = as_json(cli("connect", "create", "--tenant", tenant, "--email", "a@x.example", "-f", "json", env=stripe_env))
     with engine.begin() as conn:
@@ -160,6 +194,7 @@ def test_rerun_with_other_parameters_adopts_the_existing_account(cli, engine, st
     again = as_json(cli("connect", "create", "--tenant", tenant, "--email", "b@x.example", "-f", "json", env=stripe_env))
     assert again["stripe_account_id"] == first["stripe_account_id"] == stored_account(engine, tenant)
     assert len(stripe_fake.accounts.all()) == 1
+    assert [(r.method, r.path) for r in stripe_fake.requests][1:] == [("GET", f"/v1/accounts/{first['stripe_account_id']}")]
 
 
 def test_two_creates_at_once_make_one_account(database_url, engine, stripe_fake, stripe_env, tmp_path: Path):
@@ -380,7 +415,7 @@ def test_sync_then_status_all_without_stripe(cli, engine, stripe_fake, stripe_en
 
     result = cli("connect", "sync", "--concurrency", "3", env=stripe_env)
     assert result.exit_code == 0, result.output
-    assert "syncing Connect accounts" in result.stderr and "6/6" in result.stderr
+    assert result.stderr == ""  # the progress bar is drawn on a terminal only, and leaves no line behind
     assert "6 of 6 accounts stored" in result.stdout
     assert len(stripe_fake.requests_to("GET", "/v1/accounts/.*")) == 6
 
@@ -460,3 +495,125 @@ def test_platform_account(cli, engine, stripe_fake, stripe_env):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT value FROM system_config WHERE key = 'stripe_account_id'")).scalar() == "acct_1Platform0000000"
     assert stripe_fake.requests == []
+
+
+# -- demo accounts -----------------------------------------------------------------------------
+
+
+def test_sync_skips_the_demos_made_up_accounts_with_a_note(cli, engine, stripe_fake, stripe_env):
+    """`pmfin demo` then `connect sync`: the demo's acct_… ids exist nowhere at Stripe. They are
+    skipped (never sent), unless the id is recorded as a real one (pmfin_demo_objects
+    'stripe_account'); the real tenants' accounts are synced as ever."""
+    assert cli("demo", "--tenants", "150", "--months", "6", "--end", "2025-06", "--seed", "3").exit_code == 0
+    with engine.begin() as conn:
+        demo_connected = conn.execute(text(
+            "SELECT tc.tenant_id FROM tenant_config tc JOIN tenants t ON t.id = tc.tenant_id "
+            "WHERE tc.stripe_account_id IS NOT NULL AND t.deleted IS NULL ORDER BY 1")).scalars().all()
+        assert len(demo_connected) >= 3
+        real_for_demo = stripe_fake.accounts.add()["id"]  # as `pmfin demo --stripe` is to create and record
+        conn.execute(text("UPDATE tenant_config SET stripe_account_id = :a WHERE tenant_id = :t"),
+                     {"a": real_for_demo, "t": demo_connected[0]})
+        conn.execute(text("INSERT INTO pmfin_demo_objects (kind, object_id) VALUES ('stripe_account', :a)"),
+                     {"a": real_for_demo})
+    real_tenant = add_tenant(engine, name="Real", account=stripe_fake.accounts.add()["id"])
+    skipped = len(demo_connected) - 1
+
+    result = cli("connect", "sync", env=stripe_env)
+    assert result.exit_code == 0, result.output
+    assert f"Connect sync: 2 of 2 accounts stored" in result.stdout
+    assert result.stderr.strip() == (
+        f"skipped {skipped} demo account(s): their ids were made up by pmfin demo and exist nowhere at "
+        "Stripe (see 'connect status --all')")
+    assert sorted(r.path for r in stripe_fake.requests) == sorted(
+        f"/v1/accounts/{a}" for a in (real_for_demo, stored_account(engine, real_tenant)))
+
+    out = as_json(cli("connect", "sync", "-f", "json", env=stripe_env))
+    assert out["total"] == len(demo_connected) + 1 and len(out["synced"]) == 2 and out["failed"] == []
+    assert len(out["skipped"]) == skipped and {s["reason"] for s in out["skipped"]} == {
+        "a demo account: its id was made up by pmfin demo and exists nowhere at Stripe"}
+
+    statuses = {r["tenant_id"]: r["status"] for r in as_json(cli("connect", "status", "--all", "-f", "json", env=stripe_env))}
+    assert [statuses[str(t)] for t in demo_connected[1:]] == ["demo"] * skipped
+    assert statuses[str(demo_connected[0])] == statuses[real_tenant] == "pending"
+    one = as_json(cli("connect", "status", "--tenant", str(demo_connected[1]), "-f", "json", env=stripe_env))
+    assert one["status"] == "demo"  # answered without asking Stripe
+    assert len(stripe_fake.requests) == 4
+
+
+# -- Stripe unreachable: a sweep stops within seconds, exit 2, one line --------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("case", ["refused", "timeouts", "dns"])
+def test_sync_stops_when_stripe_cannot_be_reached(cli, engine, stripe_fake, stripe_env, case):
+    """238 accounts used to be retried four times each (85 s, exit 1). Now the run stops once as
+    many attempts in a row as one request makes got no answer: exit 2, one line, nothing more sent."""
+    import time
+
+    _connected_tenants(engine, stripe_fake, 20)
+    env = dict(stripe_env)
+    if case == "refused":
+        env["STRIPE_API_BASE"] = base = f"http://127.0.0.1:{_closed_port()}"
+        reason = "connection refused"
+    elif case == "dns":
+        env["STRIPE_API_BASE"] = base = "http://stripe.pmfin-nowhere.invalid"
+        reason = "the DNS lookup failed"
+    else:  # the server takes the connection and never answers in time
+        stripe_fake.inject("delay", seconds=3, method="GET", path="/v1/accounts/.*", times=100)
+        env["PMFIN_STRIPE_TIMEOUT"] = "0.3"
+        base, reason = stripe_fake.url, "no answer within the timeout"
+    started = time.monotonic()
+    result = cli("connect", "sync", env=env)
+    elapsed = time.monotonic() - started
+    line = one_line_error(result)
+    assert line == (f"error: Stripe cannot be reached ({reason} at {base}; 3 attempts in a row got no answer): "
+                    "stopped connect sync with 0 of 20 accounts stored; rerunning is safe")
+    assert result.stdout == ""
+    if case != "dns":  # a resolver may take its time; the others are bounded here
+        assert elapsed < 5, elapsed
+    if case == "timeouts":
+        assert len(stripe_fake.requests) <= 8 + 2  # the first wave (--concurrency 8), not 20 × 3 attempts
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM pmfin_connect_accounts")).scalar() == 0
+
+
+def test_sync_goes_on_when_only_some_requests_get_no_answer(cli, engine, stripe_fake, stripe_env):
+    """A dropped connection here and there is not an outage: its retry gets an answer, the run goes on."""
+    _connected_tenants(engine, stripe_fake, 6)
+    stripe_fake.inject("drop", times=2, method="GET", path="/v1/accounts/.*")
+    result = cli("connect", "sync", "--concurrency", "1", env=stripe_env)
+    assert result.exit_code == 0, result.output
+    assert "6 of 6 accounts stored" in result.stdout
+
+
+def test_status_all_shows_when_and_why_the_last_sync_failed(cli, engine, stripe_fake, stripe_env):
+    """Accounts Stripe refused to the last sync were 'not_synced'; now 'failed', with the error and
+    the time, until a later sync reads them."""
+    (good, good_account), = _connected_tenants(engine, stripe_fake, 1)
+    gone = add_tenant(engine, name="Gone", account="acct_1Deleted000000000")
+    assert cli("connect", "sync", env=stripe_env).exit_code == 1
+    rows = {r["tenant_id"]: r for r in as_json(cli("connect", "status", "--all", "-f", "json", env=stripe_env))}
+    assert rows[good]["status"] == "pending" and rows[good]["error"] is None
+    failed = rows[gone]
+    assert failed["status"] == "failed" and failed["checked_at"]
+    assert failed["error"].startswith("could not retrieve Stripe account acct_1Deleted000000000 of tenant")
+    assert "Stripe no longer gives access to that account" in failed["error"]
+    table = cli("connect", "status", "--all", env={**stripe_env, "COLUMNS": "250"})
+    assert table.exit_code == 0 and "last sync failed " in table.stdout and "UTC: could not retrieve" in table.stdout
+    assert "failed: the last 'pmfin connect sync' could not read the account" in table.stderr
+
+    # a good account that fails later is 'failed' too (its old data is stale); a good read ends it
+    stripe_fake.inject("status", status=500, times=3, method="GET", path=f"/v1/accounts/{good_account}")
+    assert cli("connect", "sync", env=stripe_env).exit_code == 1
+    rows = {r["tenant_id"]: r for r in as_json(cli("connect", "status", "--all", "-f", "json", env=stripe_env))}
+    assert rows[good]["status"] == "failed" and "HTTP 500" in rows[good]["error"]
+    assert cli("connect", "sync", env=stripe_env).exit_code == 1  # Gone still fails
+    rows = {r["tenant_id"]: r for r in as_json(cli("connect", "status", "--all", "-f", "json", env=stripe_env))}
+    assert rows[good]["status"] == "pending" and rows[good]["error"] is None

@@ -40,7 +40,7 @@ def test_import_dry_run_then_import_then_update(cli, engine, tmp_path):
     res = cli("costs", "import", str(f), "--dry-run", "--format", "json")
     assert res.exit_code == 0, res.stderr
     plan = json.loads(res.stdout)
-    assert [(r["month"], r["category"], r["amount_cents"], r["action"]) for r in plan] == [
+    assert [(r["month"], r["category"], r["amount"], r["action"]) for r in plan] == [
         ("2025-03", "infrastructure", 1250000, "insert"),
         ("2025-03", "marketing", 400050, "insert"),
         ("2025-03", "legal", 100000, "insert"),
@@ -63,7 +63,7 @@ def test_import_dry_run_then_import_then_update(cli, engine, tmp_path):
     g.write_text("currency,amount,kind,category,month\nUSD,12600,Fixed,Infrastructure,2025-03\nusd,13000,fixed,infrastructure,2025-04\n")
     res = cli("costs", "import", str(g), "--format", "json")
     assert res.exit_code == 0, res.stderr
-    assert [(r["action"], r["previous_cents"]) for r in json.loads(res.stdout)] == [("update", 1250000), ("unchanged", 1300000)]
+    assert [(r["action"], r["previous"]) for r in json.loads(res.stdout)] == [("update", 1250000), ("unchanged", 1300000)]
     assert stored(engine)[0] == ("2025-03-01", "infrastructure", "fixed", 1260000, "usd", "fix.csv")
     assert len(stored(engine)) == 4
 
@@ -100,11 +100,17 @@ def test_malformed_file_is_rejected_whole(cli, engine, tmp_path):
 
 def test_import_missing_file_and_not_utf8(cli, engine, tmp_path):
     res = cli("costs", "import", str(tmp_path / "nope.csv"))
-    assert res.exit_code == 2 and "no such file" in res.stderr
+    assert res.exit_code == 2 and res.stderr == f"error: {tmp_path / 'nope.csv'}: no such file\n"
+    res = cli("costs", "import", str(tmp_path))
+    assert res.exit_code == 2 and res.stderr == f"error: {tmp_path}: is a directory, expected a CSV file\n"
     f = tmp_path / "latin1.csv"
     f.write_bytes("month,category,kind,amount,currency\n2025-03,caf\xe9,fixed,1,usd\n".encode("latin-1"))
     res = cli("costs", "import", str(f))
-    assert res.exit_code == 2 and "line 2: not UTF-8 text" in res.stderr
+    assert res.exit_code == 2 and res.stderr == f"error: {f}, line 2: not UTF-8 text\n"
+    f = tmp_path / "multi.csv"
+    f.write_text('month,category,kind,amount,currency\n2025-03,"infra\nstructure",fixed,1,usd\n2025-04,x,fixed,1,usd\n')
+    res = cli("costs", "import", str(f))
+    assert res.exit_code == 2 and res.stderr.startswith(f"error: {f}, line 2: category must be a lowercase word")
     assert stored(engine) == []
 
 
@@ -114,10 +120,10 @@ def test_costs_list_range(cli, engine, tmp_path):
     assert cli("costs", "import", str(f)).exit_code == 0
     res = cli("costs", "list", "--from", "2025-04", "--format", "json")
     assert res.exit_code == 0
-    assert [(r["month"], r["amount_cents"]) for r in json.loads(res.stdout)] == [("2025-04", 1300000)]
+    assert [(r["month"], r["amount"]) for r in json.loads(res.stdout)] == [("2025-04", 1300000)]
     res = cli("costs", "list", "--to", "2025-03", "--format", "csv")
     assert res.stdout.splitlines() == [
-        "month,category,kind,amount_cents,currency,source",
+        "month,category,kind,amount,currency,source",
         "2025-03,infrastructure,fixed,1250000,usd,c.csv",
         "2025-03,legal,fixed,100000,eur,c.csv",
         "2025-03,marketing,variable,400050,usd,c.csv",
@@ -160,7 +166,7 @@ def test_month_costs_hand_worked(engine):
     march_2025(engine)
     with engine.connect() as conn:
         mc = month_costs(conn, Month(2025, 3), "usd", SETTINGS)
-    assert {(line.category, line.kind, line.amount_cents) for line in mc.lines} == {
+    assert {(line.category, line.kind, line.amount) for line in mc.lines} == {
         ("infrastructure", "fixed", 300000),
         ("personnel", "fixed", 1000000),
         ("legal", "fixed", 22000),
@@ -262,3 +268,39 @@ def test_fixed_stripe_fee_is_per_currency(engine):
     # In an EUR report the EUR fee counts, USD and JPY are left out for want of a rate (warned).
     assert eur.payment_processing == 315
     assert any("JPY (PMFIN_STRIPE_FEE_FIXED)" in w for w in eur.warnings)
+
+
+def test_a_large_plan_is_summed_up_for_people_and_whole_for_programs(cli, engine, tmp_path):
+    """200,000 rows took 318 s and 1.65 GB as one table. A plan longer than 50 rows is shown as a
+    summary by currency and its first 20 rows; --format csv|json still give every row."""
+    f = tmp_path / "big.csv"
+    lines = ["month,category,kind,amount,currency"]
+    lines += [f"2025-{m:02d},extra_{i},fixed,{i}.50,usd" for m in range(1, 13) for i in range(25)]
+    lines += [f"2025-{m:02d},legal,fixed,100,eur" for m in range(1, 13)]
+    f.write_text("\n".join(lines) + "\n")
+    cost(engine, "2025-01", "extra_0", 50)  # unchanged: 0.50
+    cost(engine, "2025-01", "extra_1", 99)  # changed: 1.50
+
+    res = cli("costs", "import", str(f), "--dry-run", env={"COLUMNS": "150"})
+    assert res.exit_code == 0, res.output
+    assert "big.csv: would import 312 row(s), by currency" in res.stdout
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in res.stdout.splitlines() if line.startswith("│")]
+    assert cells[:2] == [  # by currency: rows, new, changed, unchanged, from, to, total
+        ["eur", "12", "12", "0", "0", "2025-01", "2025-12", "€1,200.00"],
+        ["usd", "300", "298", "1", "1", "2025-01", "2025-12", "$3,750.00"],  # 12 × Σ(i + 0.50), i < 25
+    ]
+    assert "The first 20 of 312 rows" in res.stdout and len(cells) == 2 + 20
+    assert cells[2:5] == [["2025-01", "extra_0", "fixed", "$0.50", "usd", "unchanged", "$0.50"],
+                          ["2025-01", "extra_1", "fixed", "$1.50", "usd", "update", "$0.99"],
+                          ["2025-01", "extra_2", "fixed", "$2.50", "usd", "insert", "—"]]
+    assert "… and 292 more rows: all of them with --format csv or --format json" in res.stderr
+    assert "would import 312 row(s) from big.csv: 310 new, 1 changed, 1 unchanged (dry run: nothing written)" in res.stderr
+
+    res = cli("costs", "import", str(f), "--dry-run", "--format", "json")
+    assert res.exit_code == 0 and len(json.loads(res.stdout)) == 312
+    res = cli("costs", "import", str(f), "--format", "csv")
+    assert res.exit_code == 0 and len(res.stdout.splitlines()) == 313
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM pmfin_costs")).scalar_one() == 312
+        assert conn.execute(text("SELECT amount_cents FROM pmfin_costs WHERE category = 'extra_1'"
+                                 " AND month = '2025-01-01'")).scalar_one() == 150

@@ -248,12 +248,16 @@ def test_embedded_server_two_processes_at_once_then_reuse(tmp_path):
             assert "Traceback" not in err
         urls = {json.loads(out)["database"] for out, _ in outs}
         assert len(urls) == 1  # both got the same server
+        # the one that created the data directory says so on stderr (a typo in --home shows)
+        created = f"created a new data directory {home / 'postgres'} with an empty embedded PostgreSQL"
+        assert sorted(created in err for _, err in outs) == [False, True], [err for _, err in outs]
         (url,) = urls
         assert url.startswith("postgresql://postgres@/pmfin?host=") and json.loads(outs[0][0])["embedded"] is True
         # The next run reuses the running server: same URL, and `db init` works on it.
         p = _pmfin(home, "db", "init", "--app-schema", "--format", "json")
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
+        assert err == ""  # nothing was created this time
         assert json.loads(out)["database"] == url
         pid_file = home / "postgres" / "postmaster.pid"
         assert pid_file.exists()
@@ -329,7 +333,7 @@ def test_env_file_errors(tmp_path):
     bad = tmp_path / "bad.env"
     bad.write_bytes(b"\xff\xfeX=1\n")
     cli = make_cli({"PMFIN_HOME": str(tmp_path)})
-    _assert_one_line_error(cli("--env-file", str(bad), "db", "url"), "is not UTF-8 text")
+    _assert_one_line_error(cli("--env-file", str(bad), "db", "url"), f"{bad}, line 1: not UTF-8 text")
     _assert_one_line_error(cli("--env-file", str(tmp_path), "db", "url"), "env file is not a file")
 
 

@@ -265,3 +265,61 @@ def test_demo_csv_summary_carries_its_currency(cli):
     assert r.exit_code == 0, r.output
     summary = r.stdout.split("# executive summary", 1)[1].splitlines()
     assert summary[1].split(",")[-1] == "currency" and summary[2].split(",")[-1] == "usd"
+
+
+def test_reset_and_rerun_clear_the_demo_rows_of_every_pmfin_table_with_a_tenant_id(cli, engine):
+    """pmfin's own tenant-scoped tables are found in the catalog at reset time: tables added later
+    (here three made up for the test, one referencing another, one with a text tenant_id) and
+    pmfin_connect_accounts are cleared of the demo tenants' rows, and only of those."""
+    assert cli("demo", *TINY).exit_code == 0
+    foreign = add_foreign_tenant(engine)
+    with engine.begin() as conn:
+        # named so that alphabetical order would delete the referenced table first
+        conn.execute(text("CREATE TABLE pmfin_a_cases (tenant_id uuid, id int, PRIMARY KEY (tenant_id, id))"))
+        conn.execute(text("CREATE TABLE pmfin_b_attempts (tenant_id uuid, case_id int, n int, "
+                          "FOREIGN KEY (tenant_id, case_id) REFERENCES pmfin_a_cases)"))
+        conn.execute(text("CREATE TABLE pmfin_c_notes (tenant_id text, note text)"))
+        conn.execute(text("CREATE TABLE other_tenant_table (tenant_id uuid)"))  # not pmfin's: untouched
+        demo = conn.execute(text("SELECT object_id::uuid FROM pmfin_demo_objects WHERE kind = 'tenant' LIMIT 2")).scalars().all()
+        for t in [*demo, foreign]:
+            conn.execute(text("INSERT INTO pmfin_a_cases VALUES (:t, 1)"), {"t": t})
+            conn.execute(text("INSERT INTO pmfin_b_attempts VALUES (:t, 1, 1)"), {"t": t})
+            conn.execute(text("INSERT INTO pmfin_c_notes VALUES (:t, 'x')"), {"t": str(t)})
+            conn.execute(text("INSERT INTO other_tenant_table VALUES (:t)"), {"t": t})
+            conn.execute(text("INSERT INTO pmfin_connect_accounts (tenant_id, stripe_account_id, status, raw) "
+                              "VALUES (:t, 'acct_' || md5(CAST(:t AS text)), 'pending', '{}')"), {"t": t})
+
+    def rows(table):
+        with engine.connect() as conn:
+            return sorted(str(r) for r in conn.execute(text(f"SELECT tenant_id FROM {table}")).scalars())
+
+    result = cli("demo", "--reset", "-f", "json")
+    assert result.exit_code == 0, result.output
+    removed = json.loads(result.stdout)["removed"]
+    for table in ("pmfin_a_cases", "pmfin_b_attempts", "pmfin_c_notes", "pmfin_connect_accounts"):
+        assert removed[table] == 2, table
+        assert rows(table) == [str(foreign)], table
+    assert len(rows("other_tenant_table")) == 3
+
+    # a rerun clears the earlier demo's rows the same way
+    assert cli("demo", *TINY, "--force").exit_code == 0
+    with engine.begin() as conn:
+        t = conn.execute(text("SELECT object_id::uuid FROM pmfin_demo_objects WHERE kind = 'tenant' LIMIT 1")).scalar_one()
+        conn.execute(text("INSERT INTO pmfin_c_notes VALUES (:t, 'y')"), {"t": str(t)})
+    rerun = cli("demo", *TINY, "--force")
+    assert rerun.exit_code == 0, rerun.output
+    assert rows("pmfin_c_notes") == [str(foreign)]
+
+
+def test_the_demo_shows_its_progress_on_stderr(cli):
+    """About 20 s with no sign of life: now each phase says so on stderr when it is done (on a
+    terminal a live line shows the phase, the rows so far and the time instead)."""
+    result = cli("demo", *TINY, "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)  # stdout stays pure JSON
+    lines = result.stderr.splitlines()
+    phases = [line.split(":")[1].split(" (")[0].strip() for line in lines]
+    assert phases[:3] == ["checking", "schema", "clearing previous demo data"] and phases[-1] == "summary"
+    assert f"pmfin demo: tenants: {doc['written']['tenants']:,} rows (" in result.stderr
+    assert f"pmfin demo: emails: {doc['written']['emails']:,} rows (" in result.stderr
+    assert all(line.startswith("pmfin demo: ") and line.endswith(" s)") for line in lines)

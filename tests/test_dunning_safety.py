@@ -58,13 +58,16 @@ def setup_case(engine, stripe_fake, cli, stripe_env, cards=(INSUFFICIENT, VISA))
 
 def test_two_runs_at_the_same_moment_charge_once(engine, stripe_fake, cli, stripe_env, proc_env):
     _, invoice, _ = setup_case(engine, stripe_fake, cli, stripe_env)
-    # The first run is slowed in its first charge, so the second surely starts while it works.
-    stripe_fake.inject("delay", seconds=1.5, method="POST", path=f"/v1/invoices/{invoice['id']}/pay")
+    # The first run is slowed in its first charge (4 s: far longer than a process takes to start on
+    # a loaded machine, shorter than the client's 5 s timeout), so the second and third surely
+    # start while it holds the lock.
+    stripe_fake.inject("delay", seconds=4, method="POST", path=f"/v1/invoices/{invoice['id']}/pay")
     a = start(proc_env, "dunning", "run", "--as-of", "2026-11-03T10:00:00Z")
     wait_for(lambda: stripe_fake.requests_to("POST", f"/v1/invoices/{invoice['id']}/pay"))
     b = start(proc_env, "dunning", "run", "--as-of", "2026-11-03T10:00:00Z")
     c = start(proc_env, "dunning", "run", "--as-of", "2026-11-03T10:00:00Z", "--wait", "--format", "json")
     out_b, err_b = b.communicate(timeout=60)
+    assert a.poll() is None, "the first run ended before the second one asked for the lock"
     out_a, err_a = a.communicate(timeout=60)
     out_c, err_c = c.communicate(timeout=60)
     assert a.returncode == 0, err_a

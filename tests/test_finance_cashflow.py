@@ -179,3 +179,50 @@ def test_cashflow_negative_starting_cash_refused(cli):
     assert "--starting-cash must not be negative, got '-5'" in res.stderr and "Traceback" not in res.stderr
     res = cli("report", "cashflow", "--from", "2025-07", "--starting-cash", "0", "--format", "json")
     assert res.exit_code == 0, res.stderr
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (("--starting-cash", "€2500000"), "error: --starting-cash is in EUR ('€2500000'), not in USD: give the amount in USD"),
+        (("--starting-cash", "2500000 GBP"), "error: --starting-cash is in GBP ('2500000 GBP'), not in USD: give the amount in USD"),
+        (("--starting-cash", "$2500000", "--currency", "eur"),
+         "error: --starting-cash is in USD ('$2500000'), not in EUR: give the amount in EUR"),
+    ],
+)
+def test_an_amount_in_another_currency_is_refused(cli, args, line):
+    res = cli("report", "cashflow", "--from", "2025-03", *args)
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip() == line
+
+
+def test_an_amount_in_the_reporting_currency_may_carry_its_symbol_or_code(cli):
+    for cash in ("$1000", "1000 USD", "usd1000", "1,000.00"):
+        res = cli("report", "cashflow", "--from", "2025-03", "--months", "1", "--starting-cash", cash, "--format", "json")
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["months"][0]["starting_cash"] == 100_000
+
+
+def test_mrr_growth_and_cost_growth_average_the_same_changes(cli, engine):
+    """Both average the 6 month-over-month changes of the 6 months before --from, each month against
+    the month before it (MRR growth averaged 6 changes, cost growth 5 inside the same window).
+
+    MRR: 10000 at the end of Dec 2024, 12000 from January on: changes Jan +20 %, Feb…Jun 0 → 0.2 ÷ 6.
+    Costs (personnel; no payments, no emails): Dec 10000, Jan…Jun 12000: the same changes → 0.2 ÷ 6.
+    """
+    from finance_fixtures import cost
+    from metrics_fixtures import Ledger
+
+    with Ledger(engine) as led:
+        a = led.tenant("A")
+        led.sub(a, "2024-11-01", "2025-01-01", price=10000)
+        led.sub(a, "2025-01-01", price=12000)
+    cost(engine, "2024-12", "personnel", 10000)
+    for month in ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06"):
+        cost(engine, month, "personnel", 12000)
+    res = cli("report", "cashflow", "--from", "2025-07", "--starting-cash", "1000", "--months", "1", "--format", "json")
+    assert res.exit_code == 0, res.output
+    a = json.loads(res.stdout)["assumptions"]
+    assert abs(Decimal(str(a["growth"])) - Decimal("0.2") / 6) < Decimal("1e-12")  # churn is 0
+    assert abs(Decimal(str(a["cost_growth"])) - Decimal("0.2") / 6) < Decimal("1e-12")
+    assert "(each month against the one before)" in a["sources"]["cost_growth"]

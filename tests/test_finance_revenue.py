@@ -161,3 +161,18 @@ def test_revenue_matches_naive_oracle(engine):
             else:
                 assert s.net == exact, (m, s)
 
+
+
+def test_connect_volume_is_net_of_refunds_as_the_readme_says(cli, engine):
+    # $200 Connect charge with $50 refunded → 150.00 of volume; a disputed $30 charge is left out
+    # (as everywhere in revenue); the platform's fee is revenue: 23% of 200 = 46, 46 × 50/200 = 11.50
+    # reversed → 34.50 net
+    payment(engine, amount=20000, day="2025-03-10", stream="connect", status="partially_refunded", refunded=5000)
+    payment(engine, amount=3000, day="2025-03-11", stream="connect", status="disputed")
+    res = cli("report", "revenue", "--month", "2025-03", "--format", "json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["connect_volume"] == 15000
+    assert doc["net"] == 3450
+    table = cli("report", "revenue", "--month", "2025-03", env={"COLUMNS": "200"})
+    assert "Connect volume (tenants' money, net of refunds)" in table.stdout and "$150.00" in table.stdout

@@ -50,9 +50,9 @@ def test_imported_rates_convert_mrr(cli, engine, tmp_path):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("", "line 1: empty file"),
+        ("", "rates.csv: the file is empty (expected the header month,base,quote,rate)"),
         ("month,base,quote\n2025-01,eur,usd\n", "line 1: the header must be month,base,quote,rate"),
-        ("month,base,quote,rate\n", "the file has a header but no rates"),
+        ("month,base,quote,rate\n", "rates.csv: no rates after the header"),
         ("month,base,quote,rate\n2025-01,eur,usd,1.1\n2025-13,eur,usd,1.1\n", "line 3: month must be YYYY-MM, got '2025-13'"),
         ("month,base,quote,rate\n2025-01,euro,usd,1.1\n", "line 2: base must be a 3-letter currency code"),
         ("month,base,quote,rate\n2025-01,eur,usd,1.1\n2025-01,eur,eur,1\n", "line 3: base and quote are both EUR"),
@@ -65,16 +65,42 @@ def test_imported_rates_convert_mrr(cli, engine, tmp_path):
     ],
 )
 def test_malformed_file_rejected_whole(cli, engine, tmp_path, content, message):
-    r = cli("fx", "import", str(_write(tmp_path, content)))
+    path = _write(tmp_path, content)
+    r = cli("fx", "import", str(path))
     assert r.exit_code == 2, r.output
     assert "Traceback" not in r.output
-    assert message in " ".join(r.stderr.split())
+    line = " ".join(r.stderr.split())
+    assert line.startswith(f"error: {path}") and message.replace("rates.csv", str(path)) in line
     assert _count(engine) == 0  # nothing imported, not even the good lines before the bad one
 
 
-def test_missing_file(cli, tmp_path):
-    r = cli("fx", "import", str(tmp_path / "nope.csv"))
-    assert r.exit_code == 2 and "file not found" in r.stderr
+def one_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_unreadable_files_are_one_line_in_the_import_style(cli, tmp_path):
+    """FILE: reason, or FILE, line N: reason — never Python's own words."""
+    assert one_line(cli("fx", "import", str(tmp_path / "nope.csv"))) == f"error: {tmp_path / 'nope.csv'}: no such file"
+    assert one_line(cli("fx", "import", str(tmp_path))) == f"error: {tmp_path}: is a directory, expected a CSV file"
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("month,base,quote,rate\n2025-01,eur,usd,1.1\n2025-02,eur,usd,1\xa01\n".encode("latin-1"))
+    assert one_line(cli("fx", "import", str(latin))) == f"error: {latin}, line 3: not UTF-8 text"
+
+
+def test_the_line_is_where_a_record_starts(cli, tmp_path):
+    """A quoted field may span lines: the error names the record's first line."""
+    f = _write(tmp_path, 'month,base,quote,rate\n2025-01,eur,usd,1.1\n2025-02,"eu\nr",usd,1.1\n2025-03,eur,usd,x\n')
+    assert one_line(cli("fx", "import", str(f))) == f"error: {f}, line 3: base must be a 3-letter currency code, got 'eu\\nr'"
+    f = _write(tmp_path, 'month,base,quote,rate\n2025-01,eur,usd,1.1\n2025-02,"eur,usd,1.1\n2025-03,eur,usd,1.1\n')
+    assert one_line(cli("fx", "import", str(f))) == f"error: {f}, line 3: a quoted field is not closed"
+
+
+def test_list_bad_currency(cli):
+    assert one_line(cli("fx", "list", "--currency", "dollars")) == (
+        "error: --currency must be a 3-letter ISO currency code, got 'dollars'")
 
 
 def test_list_bad_month(cli):

@@ -29,6 +29,9 @@ def test_format_money():
 def test_parse_amount():
     assert parse_amount("25000", "usd") == 2_500_000
     assert parse_amount("$25,000.50", "usd") == 2_500_050
+    assert parse_amount("25000 USD", "usd") == parse_amount("usd 25000", "usd") == 2_500_000
+    assert parse_amount("2500€", "eur") == parse_amount("€ 2500", "eur") == 250_000
+    assert parse_amount("CA$100", "cad") == 10_000
     assert parse_amount("1000", "jpy") == 1000
     with pytest.raises(UsageError, match="more decimals"):
         parse_amount("1.005", "usd")
@@ -103,3 +106,22 @@ def test_parse_amount_refuses_implausible_amounts():
     with pytest.raises(UsageError, match="implausibly large"):
         parse_amount("99999999999999999999999", "usd")
     assert parse_amount("9999999999999.99", "usd") == 999_999_999_999_999  # just under the limit
+
+
+@pytest.mark.parametrize(
+    "text, currency, message",
+    [
+        ("€2500000", "usd", "--cash is in EUR ('€2500000'), not in USD: give the amount in USD"),
+        ("2500000 EUR", "usd", "--cash is in EUR ('2500000 EUR'), not in USD: give the amount in USD"),
+        ("$100", "cad", "--cash is in USD ('$100'), not in CAD: give the amount in CAD"),
+        ("£1", "eur", "--cash is in GBP ('£1'), not in EUR: give the amount in EUR"),
+        ("２５", "usd", "--cash must be an amount like 25000 or 25000.50, got '２５'"),  # ASCII digits only
+        ("1e5", "usd", "--cash must be an amount like 25000 or 25000.50, got '1e5'"),
+        ("100 dollars", "usd", "--cash must be an amount like 25000 or 25000.50, got '100 dollars'"),
+        ("$-5", "usd", "--cash must be an amount like 25000 or 25000.50, got '$-5'"),
+    ],
+)
+def test_parse_amount_refuses_another_currency_and_odd_text(text, currency, message):
+    with pytest.raises(UsageError) as exc:
+        parse_amount(text, currency, what="--cash")
+    assert exc.value.message == message

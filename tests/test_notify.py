@@ -130,13 +130,15 @@ def test_send_without_smtp_is_a_configuration_error(cli):
     [
         ({"PMFIN_SMTP_HOST": "mail.example"}, "PMFIN_SMTP_FROM must be the sender's email address"),
         ({"PMFIN_SMTP_HOST": "mail.example", "PMFIN_SMTP_FROM": "b@x.example", "PMFIN_SMTP_PORT": "70000"},
-         "PMFIN_SMTP_PORT must be a TCP port"),
+         "PMFIN_SMTP_PORT must be a whole number from 1 to 65535, got '70000'"),
         ({"PMFIN_SMTP_HOST": "mail.example", "PMFIN_SMTP_FROM": "b@x.example", "PMFIN_SMTP_USER": "u"},
          "PMFIN_SMTP_USER and PMFIN_SMTP_PASSWORD go together"),
         ({"PMFIN_SMTP_HOST": "mail.example", "PMFIN_SMTP_FROM": "b@x.example", "PMFIN_SMTP_STARTTLS": "maybe"},
          "PMFIN_SMTP_STARTTLS"),
         ({"PMFIN_DUNNING_RETRY_DAYS": "3,1"}, "PMFIN_DUNNING_RETRY_DAYS must be strictly increasing"),
-        ({"PMFIN_DUNNING_RETRY_DAYS": "0,2"}, "PMFIN_DUNNING_RETRY_DAYS must be at least 1"),
+        ({"PMFIN_DUNNING_RETRY_DAYS": "0,2"}, "PMFIN_DUNNING_RETRY_DAYS must be a whole number from 1 to 365 days, got '0'"),
+        ({"PMFIN_FEE_ROUNDING": "bankers"}, "PMFIN_FEE_ROUNDING must be half_up or half_even, got 'bankers'"),
+        ({"PMFIN_FINANCE_EMAIL": "finance"}, "PMFIN_FINANCE_EMAIL must be an email address"),
         ({"PMFIN_DUNNING_GRACE_DAYS": "20"}, "PMFIN_DUNNING_SUSPEND_DAYS (14) must not come before PMFIN_DUNNING_GRACE_DAYS (20)"),
     ],
 )

@@ -57,12 +57,12 @@ def test_no_retries_when_set_to_zero(stripe_fake):
         ({"STRIPE_API_KEY": None}, "no Stripe API key"),
         ({"STRIPE_API_KEY": "rk_live_51abcdefghijklmnop"}, "refusing to use a live Stripe key (rk_live_…mnop)"),
         ({"STRIPE_API_BASE": "localhost:12111"}, "STRIPE_API_BASE must be an http(s) URL"),
-        ({"PMFIN_STRIPE_TIMEOUT": "0"}, "PMFIN_STRIPE_TIMEOUT must be positive"),
-        ({"PMFIN_STRIPE_RATE": "0"}, "PMFIN_STRIPE_RATE must be positive"),
+        ({"PMFIN_STRIPE_TIMEOUT": "0"}, "PMFIN_STRIPE_TIMEOUT must be a number above 0 and at most 600 seconds"),
+        ({"PMFIN_STRIPE_RATE": "0"}, "PMFIN_STRIPE_RATE must be a number above 0"),
     ],
 )
 def test_configuration_errors(stripe_fake, overrides, message):
-    with pytest.raises(ConfigError) as exc:
+    with pytest.raises(ConfigError) as exc:  # the settings refuse a bad value, the client a missing or live key
         build_client(make_settings(stripe_fake, **overrides))
     assert message in str(exc.value)
     assert stripe_fake.requests == []
@@ -192,4 +192,4 @@ def test_connection_refused(stripe_fake):
     with pytest.raises(StripeUnavailable) as exc:
         with client.errors("list accounts"):
             client.v1.accounts.list()
-    assert "no answer from http://127.0.0.1:9 after 2 attempts (ConnectionError)" in exc.value.message
+    assert "no answer from http://127.0.0.1:9 after 2 attempts (connection refused)" in exc.value.message

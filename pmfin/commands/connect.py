@@ -11,7 +11,7 @@ import typer
 from pmfin.context import AppContext, get_app
 from pmfin.errors import ProblemsFound, UsageError
 from pmfin.lazy import lazy_module
-from pmfin.output import Col, Format, FormatOption, note, render, stderr_console, warn
+from pmfin.output import Col, Format, FormatOption, note, render, terminal_progress, warn
 
 service = lazy_module("pmfin.stripe_ops.connect")
 
@@ -34,6 +34,7 @@ STATUS_COLUMNS = [
     Col("past_due", "past due"),
     Col("disabled_reason", "disabled reason"),
     Col("checked_at", "checked at"),
+    Col("error"),
 ]
 
 
@@ -58,6 +59,7 @@ def _render_statuses(data, fmt: Format, title: str) -> None:
         items = list(dict.fromkeys([*s.past_due, *s.currently_due]))
         due = [f"{len(items)} due ({len(s.past_due)} past due): {', '.join(items)}"] if items else []
         due += [f"disabled: {s.disabled_reason}"] if s.disabled_reason else []
+        due += [f"last sync failed {s.checked_at:%Y-%m-%d %H:%M} UTC: {s.error}"] if s.status == "failed" else []
         people.append({
             "tenant": s.tenant_name or s.tenant_id,
             "stripe_account_id": s.stripe_account_id,
@@ -158,6 +160,10 @@ def status_cmd(
         _render_statuses(rows, fmt, "Connect accounts (as of the last sync)")
         if fmt is Format.table and any(r.status == "not_synced" for r in rows):
             note("not_synced: connected, but not seen by 'pmfin connect sync' yet")
+        if fmt is Format.table and any(r.status == "failed" for r in rows):
+            note("failed: the last 'pmfin connect sync' could not read the account (when and why beside it)")
+        if fmt is Format.table and any(r.status == "demo" for r in rows):
+            note("demo: an account id made up by pmfin demo; it exists nowhere at Stripe and is never synced")
         return
     tenant_id = _tenant(tenant)
     status = service.account_status(app_ctx.engine, lambda: _stripe(app_ctx), tenant_id)
@@ -175,33 +181,43 @@ def sync_cmd(
     """Refresh every connected tenant's account from Stripe and store it (so 'status --all' works offline).
 
     Exit 1 when some accounts could not be read (listed on stdout); the others are stored."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     app_ctx = get_app(ctx)
     engine, client = app_ctx.engine, _stripe(app_ctx)
-    with Progress(
-        TextColumn("syncing Connect accounts"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=stderr_console(), transient=False,
-    ) as progress:
-        task = progress.add_task("sync", total=None)
+    with terminal_progress(TextColumn("syncing Connect accounts"), BarColumn(), MofNCompleteColumn(),
+                           TimeElapsedColumn()) as progress:
+        task = progress.add_task("sync", total=None) if progress else None
         result = service.sync_accounts(
             engine,
             client,
             concurrency=concurrency,
-            on_start=lambda total: progress.update(task, total=total),
-            on_progress=lambda _item: progress.advance(task),
+            on_start=progress and (lambda total: progress.update(task, total=total)),
+            on_progress=progress and (lambda _item: progress.advance(task)),
         )
     rows = [
         {"tenant_id": s.tenant_id, "stripe_account_id": s.stripe_account_id, "result": s.status, "error": None}
         for s in result.synced
     ] + [{"tenant_id": f.tenant_id, "stripe_account_id": f.stripe_account_id, "result": "failed", "error": f.error} for f in result.failed]
+    tried = result.total - len(result.skipped)
+    title = f"Connect sync: {len(result.synced)} of {tried} accounts stored"
     if fmt is Format.json:
-        render({"total": result.total, "synced": [asdict(s) for s in result.synced], "failed": result.failed}, fmt)
+        render({"total": result.total, "synced": [asdict(s) for s in result.synced], "failed": result.failed,
+                "skipped": result.skipped}, fmt)
+    elif fmt is Format.csv:  # for programs, the skipped accounts too
+        skipped = [{"tenant_id": k.tenant_id, "stripe_account_id": k.stripe_account_id, "result": "skipped",
+                    "error": k.reason} for k in result.skipped]
+        render(rows + skipped, fmt, columns=SYNC_COLUMNS)
     else:
-        render(rows, fmt, columns=[Col("tenant_id", "tenant"), Col("stripe_account_id", "account"), Col("result"), Col("error")],
-               title=f"Connect sync: {len(result.synced)} of {result.total} accounts stored")
+        render(rows, fmt, columns=SYNC_COLUMNS, title=title)
+    if result.skipped:
+        note(f"skipped {len(result.skipped)} demo account(s): their ids were made up by pmfin demo and exist "
+             "nowhere at Stripe (see 'connect status --all')")
     if result.failed:
-        raise ProblemsFound(f"{len(result.failed)} of {result.total} accounts could not be synced (see the list above)")
+        raise ProblemsFound(f"{len(result.failed)} of {tried} accounts could not be synced (see the list above)")
+
+
+SYNC_COLUMNS = [Col("tenant_id", "tenant"), Col("stripe_account_id", "account"), Col("result"), Col("error")]
 
 
 @app.command("platform")

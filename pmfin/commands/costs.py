@@ -10,7 +10,7 @@ import typer
 from pmfin.context import get_app
 from pmfin.lazy import lazy_module
 from pmfin.months import Month, month_range
-from pmfin.output import Col, Format, FormatOption, note, render
+from pmfin.output import Col, Format, FormatOption, note, render, render_sections
 
 service = lazy_module("pmfin.metrics.costs")
 
@@ -24,10 +24,17 @@ _ROW_COLUMNS = [
     Col("month"),
     Col("category"),
     Col("kind"),
-    Col("amount_cents", "amount", kind="money"),
+    Col("amount", kind="money"),
     Col("currency"),
 ]
-PLAN_COLUMNS = [*_ROW_COLUMNS, Col("action"), Col("previous_cents", "previous", kind="money")]
+PLAN_COLUMNS = [*_ROW_COLUMNS, Col("action"), Col("previous", kind="money")]
+SUMMARY_COLUMNS = [
+    Col("currency"), Col("rows", kind="int"), Col("inserted", "new", kind="int"), Col("updated", "changed", kind="int"),
+    Col("unchanged", kind="int"), Col("first_month", "from"), Col("last_month", "to"),
+    Col("amount", "total", kind="money"),
+]
+TABLE_ROWS = 50  # a plan longer than this is summed up for people (not for --format csv|json)
+FIRST_ROWS = 20
 LIST_COLUMNS = [*_ROW_COLUMNS, Col("source")]
 
 
@@ -49,13 +56,25 @@ def import_cmd(
 
     A row replaces the stored amount of the same month, category, kind and currency (source =
     the file name). The file is checked whole before anything is written: one bad line rejects
-    the file (exit 2, the line number in the message) and nothing is imported.
+    the file (exit 2, the line number in the message) and nothing is imported. A plan of more than
+    50 rows is shown as a summary by currency and its first 20 rows (--format csv or json: every row).
     """
     rows = service.read_costs_file(file)
     result = service.import_costs(get_app(ctx).engine, rows, source=file.name, dry_run=dry_run)
     verb = "would import" if dry_run else "imported"
     title = f"{file.name}: {verb} {len(result.rows)} row(s)"
-    render(result.rows, fmt, columns=PLAN_COLUMNS, title=title)
+    if fmt is Format.table and len(result.rows) > TABLE_ROWS:
+        # Too many rows to read in a terminal (and to lay out as one table): a summary and the first rows
+        render_sections(
+            [
+                (f"{title}, by currency", result.summary(), SUMMARY_COLUMNS),
+                (f"The first {FIRST_ROWS} of {len(result.rows):,} rows", result.rows[:FIRST_ROWS], PLAN_COLUMNS),
+            ],
+            fmt,
+        )
+        note(f"… and {len(result.rows) - FIRST_ROWS:,} more rows: all of them with --format csv or --format json")
+    else:
+        render(result.rows, fmt, columns=PLAN_COLUMNS, title=title)
     note(
         f"{verb} {len(result.rows)} row(s) from {file.name}: {result.inserted} new, {result.updated} changed, "
         f"{result.unchanged} unchanged" + (" (dry run: nothing written)" if dry_run else "")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
@@ -11,7 +9,7 @@ import typer
 from pmfin.commands.report import METRIC_COLUMNS  # the same columns as `pmfin report mrr`
 from pmfin.context import get_app
 from pmfin.months import Month
-from pmfin.output import Col, Format, FormatOption, note, render, render_sections, to_plain
+from pmfin.output import Col, Format, FormatOption, Phases, note, render, render_sections, to_plain
 
 DEMO_HELP = (
     "Fill the database with a realistic, deterministic PenguinMails history, then print the executive "
@@ -33,31 +31,6 @@ DEMO_HELP = (
     "one transaction under an advisory lock, so two demos at once never interleave."
 )
 
-
-
-@contextmanager
-def _progress_bar(enabled: bool, total: int):
-    """A rich progress bar on stderr (only when stderr is a terminal); yields a step callback."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from pmfin.output import stderr_console
-
-    with Progress(
-        TextColumn("[bold]pmfin demo[/bold] {task.description:<28}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=stderr_console(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("starting", total=total)
-
-        def step(name: str) -> None:
-            bar.update(task, description=name, advance=1)
-
-        yield step
 
 
 def _stripe_for_demo(app_ctx, n: int):
@@ -130,8 +103,8 @@ def register(app: typer.Typer) -> None:
         app_ctx = get_app(ctx)
         client = _stripe_for_demo(app_ctx, stripe_tenants) if stripe else None  # refuse before writing anything
         request = DemoRequest(tenants=tenants, months=months, seed=seed, end=end_month, force=force)
-        with _progress_bar(sys.stderr.isatty() and fmt is Format.table, len(RUN_STEPS)) as step:
-            result = run_demo(app_ctx.engine, request, app_ctx.settings, progress=step, current=current)
+        with Phases("pmfin demo", RUN_STEPS) as progress:  # on stderr: nothing for 20 s would look hung
+            result = run_demo(app_ctx.engine, request, app_ctx.settings, progress=progress, current=current)
 
         seeded = None
         if client is not None:

@@ -57,8 +57,12 @@ def sync_cmd(
 
 
 def _rows(rows):
-    return [{**vars(r), "tenant": r.tenant_name or r.tenant_id or "(unknown)", "due": "DUE SOON" if r.due_soon else ""}
-            for r in rows]
+    def due(r) -> str:
+        if r.due_by is not None and r.days_left is not None and r.days_left < 0 and r.status in service.AWAITING:
+            return "OVERDUE"
+        return "DUE SOON" if r.due_soon else ""
+
+    return [{**vars(r), "tenant": r.tenant_name or r.tenant_id or "(unknown)", "due": due(r)} for r in rows]
 
 
 @app.command("list")
@@ -68,7 +72,8 @@ def list_cmd(
     due_within: Annotated[Optional[int], typer.Option("--due-within", metavar="DAYS", min=0, help="Only those whose evidence is due within DAYS.", show_default=False)] = None,
     fmt: FormatOption = Format.table,
 ) -> None:
-    """Disputes by evidence deadline (those due within 7 days are marked DUE SOON). Reads only the database."""
+    """Disputes by evidence deadline (those due within 7 days are marked DUE SOON, those past it
+    OVERDUE). Reads only the database."""
     rows = service.list_disputes(get_app(ctx).engine, open_only=open_only, due_within=due_within)
     if fmt is Format.table:
         render(_rows(rows), fmt, columns=LIST_COLUMNS, title="Disputes")

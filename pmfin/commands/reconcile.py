@@ -100,7 +100,7 @@ def _run(ctx: typer.Context, kind: str, month: str, tenant: str | None, record: 
     tenant_id = parse_tenant(tenant)
     app_ctx = get_app(ctx)
     settings = app_ctx.settings
-    tol = tolerance if tolerance is not None else getattr(settings, "reconcile_tolerance", 0)
+    tol = tolerance if tolerance is not None else settings.reconcile_tolerance
     with progress(f"reading Stripe's charges of {m}", enabled=fmt is Format.table) as advance:
         report = service.reconcile(app_ctx.engine, stripe_client(app_ctx), FeeModel.from_settings(settings), kind, m,
                                    tenant_id=str(tenant_id) if tenant_id else None, tolerance=tol,

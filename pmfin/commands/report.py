@@ -7,12 +7,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-
 from pmfin.context import get_app
 from pmfin.lazy import lazy_module
-from pmfin.months import Month
-from pmfin.output import Col, Format, FormatOption, note, render, render_sections, warn
+from pmfin.months import Month, report_month
+from pmfin.output import Col, Format, FormatOption, note, render, render_sections, stdout_console, warn
 
 chart = lazy_module("pmfin.metrics.chart")
 mrr_service = lazy_module("pmfin.metrics.mrr")
@@ -83,12 +81,8 @@ def _currency(ctx: typer.Context, currency: str | None) -> str:
     return mrr_service.check_currency(currency or get_app(ctx).settings.currency)
 
 
-def _month(text: str | None, flag: str = "--month") -> Month:
-    return Month.parse(text, flag=flag) if text is not None else mrr_service.default_month()
-
-
 def _span(first: str | None, last: str | None) -> tuple[Month, Month]:
-    to = _month(last, "--to")
+    to = report_month(last, "--to")
     frm = Month.parse(first, flag="--from") if first is not None else to.add(-11)
     if to < frm:
         from pmfin.errors import UsageError
@@ -133,7 +127,7 @@ def mrr_cmd(ctx: typer.Context, month: MonthOption = None, currency: CurrencyOpt
     ARR = 12 × MRR; ARPU = MRR ÷ customers (rounded half-even; 0 without customers);
     MoM growth = net new ÷ previous MRR (empty when the previous MRR is 0).
     """
-    m = mrr_service.month_metrics(get_app(ctx).engine, _month(month), _currency(ctx, currency))
+    m = mrr_service.month_metrics(get_app(ctx).engine, report_month(month), _currency(ctx, currency))
     _warn_all(m.warnings)
     render(m.as_row(), fmt, columns=METRIC_COLUMNS + EXTRA_COLUMNS, title=f"MRR {m.month}")
 
@@ -167,7 +161,7 @@ def movements_cmd(
     render([m.as_row() for m in series], fmt, columns=columns + ([] if fmt is Format.table else EXTRA_COLUMNS),
            title=f"MRR movements {frm} – {to}")
     if fmt is Format.table:
-        console = Console(soft_wrap=False, highlight=False)
+        console = stdout_console(soft_wrap=False, highlight=False)
         console.print()
         for line in chart.terminal_lines(series):
             console.print(line)
@@ -199,7 +193,7 @@ def churn_cmd(
     that leaves and comes back later is churn now and reactivation then.
     """
     engine = get_app(ctx).engine
-    m = _month(month)
+    m = report_month(month)
     cur = _currency(ctx, currency)
     c = mrr_service.churn_metrics(engine, m, cur)
     _warn_all(c.warnings)
@@ -252,7 +246,7 @@ def retention_cmd(
     min(end, start) ÷ the same start (expansion does not count: at most 100%).
     Empty when the cohort is empty.
     """
-    r = retention_service.nrr_grr(get_app(ctx).engine, _month(month), window, _currency(ctx, currency))
+    r = retention_service.nrr_grr(get_app(ctx).engine, report_month(month), window, _currency(ctx, currency))
     _warn_all(r.warnings)
     row = r.as_row()
     row.pop("warnings")

@@ -11,8 +11,9 @@ from typing import Annotated, Optional
 import typer
 
 from pmfin.context import get_app
+from pmfin.errors import UsageError
 from pmfin.money import format_money
-from pmfin.months import Month
+from pmfin.months import Month, report_month
 from pmfin.output import Col, Format, FormatOption, render, render_sections, warn
 
 MonthOption = Annotated[
@@ -21,11 +22,6 @@ MonthOption = Annotated[
 ]
 
 
-def _month(text: str | None) -> Month:
-    """--month, or the last complete month (as every `pmfin report` command)."""
-    from pmfin.metrics.mrr import default_month
-
-    return Month.parse(text) if text is not None else default_month()
 CurrencyOption = Annotated[
     Optional[str],
     typer.Option(
@@ -73,7 +69,7 @@ REVENUE_TOTAL_COLUMNS = [
     Col("refunded", kind="money"),
     Col("net", "net revenue", kind="money"),
     Col("disputed", "disputed (lost)", kind="money"),
-    Col("connect_volume", "Connect volume (tenants' money)", kind="money"),
+    Col("connect_volume", "Connect volume (tenants' money, net of refunds)", kind="money"),
 ]
 
 
@@ -89,13 +85,14 @@ def revenue_cmd(
     Refunds are netted in the month of the payment (refunded_cents; the whole amount when the
     status is refunded). For Connect charges only the platform's application fee is revenue
     (connect_platform_share × amount where no fee was recorded); a refund reverses it in
-    proportion. Disputed payments are counted as lost while disputed: shown in their own column,
-    not in net revenue or the shares. A payment without a known stream is 'other'.
+    proportion; beside the revenue, Connect volume = the Connect charges net of their refunds (the
+    tenants' money). Disputed payments are counted as lost while disputed: shown in their own
+    column, not in net revenue or the shares. A payment without a known stream is 'other'.
     Share = the stream's net ÷ the month's net revenue.
     """
     from pmfin.metrics.revenue import revenue_by_stream
 
-    m = _month(month)
+    m = report_month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     with app.engine.connect() as conn:
@@ -117,7 +114,7 @@ def revenue_cmd(
 COST_LINE_COLUMNS = [
     Col("category"),
     Col("kind"),
-    Col("amount_cents", "amount", kind="money"),
+    Col("amount", kind="money"),
     Col("share", kind="ratio"),
     Col("computed", kind="bool"),
 ]
@@ -149,16 +146,16 @@ def costs_cmd(
     """
     from pmfin.metrics.costs import cost_report
 
-    m = _month(month)
+    m = report_month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     with app.engine.connect() as conn:
         report = cost_report(conn, m, cur, app.settings, trend=trend)
     _warn_all(report.warnings)
-    lines = [{**vars(line), "currency": cur} for line in report.lines]
+    lines = report.lines
     trend_rows = report.trend
     if fmt is Format.csv:
-        render(lines, fmt, columns=[Col("category"), Col("kind"), Col("amount_cents", kind="money"), Col("currency"), Col("share", kind="ratio"), Col("computed", kind="bool")])
+        render(lines, fmt, columns=[Col("category"), Col("kind"), Col("amount", kind="money"), Col("currency"), Col("share", kind="ratio"), Col("computed", kind="bool")])
         return
     summary = {
         "month": report.month,
@@ -201,7 +198,7 @@ def ltv_cmd(
     """
     from pmfin.metrics.finance import ltv
 
-    m = _month(month)
+    m = report_month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     with app.engine.connect() as conn:
@@ -237,7 +234,7 @@ def cac_cmd(
     """
     from pmfin.metrics.finance import cac
 
-    m = _month(month)
+    m = report_month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     with app.engine.connect() as conn:
@@ -277,7 +274,7 @@ def breakeven_cmd(
     from pmfin.metrics.finance import breakeven
     from pmfin.money import parse_amount
 
-    m = _month(month)
+    m = report_month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     fixed = parse_amount(fixed_costs, cur, what="--fixed-costs") if fixed_costs is not None else None
@@ -363,21 +360,23 @@ def cashflow_cmd(
     Assumptions come from the 6 months before --from and are printed with the result: growth =
     average MoM net MRR growth + churn; churn = pooled logo churn; services and other = their
     monthly averages; operations and marketing = the last month's; capex = the monthly average of
-    the capex category; cost growth = average MoM change of operations + marketing. --growth,
-    --churn and --cost-growth override them. Runway = months before the first month whose ending
+    the capex category; cost growth = average MoM change of operations + marketing. Both growths
+    average the 6 month-over-month changes of those months (each against the month before; a change
+    from zero left out). --growth, --churn and --cost-growth override them. Runway = months before the first month whose ending
     cash is below zero, or "not within the horizon".
     """
     from pmfin.metrics.cashflow import MAX_GROWTH, MAX_MONTHS, MIN_GROWTH, cash_flow
     from pmfin.money import parse_amount
 
     start = Month.parse(first, flag="--from")
+    if start > Month.current().next():  # its history (the months before it) would not have happened yet
+        raise UsageError(f"--from must not be after the month after the current one ({Month.current().next()}), "
+                         f"got '{start}'")
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     # A negative balance is refused: the runway would be "0 month(s)" for cash already gone.
     cash = parse_amount(starting_cash, cur, what="--starting-cash")
     if not 1 <= months <= MAX_MONTHS:
-        from pmfin.errors import UsageError
-
         raise UsageError(f"--months must be between 1 and {MAX_MONTHS}, got {months}")
     g = _rate(growth, "--growth", minimum=MIN_GROWTH, maximum=MAX_GROWTH)
     c = _rate(churn, "--churn", minimum=Decimal(0), maximum=Decimal(1))
@@ -445,7 +444,7 @@ def summary_cmd(
     from pmfin.metrics.summary import executive_summary
     from pmfin.money import parse_amount
 
-    m = _month(month)
+    m = report_month(month)
     app = get_app(ctx)
     cur = _currency(ctx, currency)
     # A negative balance is refused: cash ÷ burn rate would be a negative runway.

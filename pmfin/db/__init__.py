@@ -18,6 +18,7 @@ class Database:
     url: URL
     embedded: bool
     home: Path
+    created: bool = False  # the embedded server's data directory was created just now (empty)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -27,8 +28,8 @@ class Database:
             return cls(urls.normalize(settings.database_url), embedded=False, home=settings.home)
         from pmfin.db import embedded
 
-        raw = embedded.start(settings.home)
-        return cls(urls.normalize(raw), embedded=True, home=settings.home)
+        started = embedded.launch(settings.home)
+        return cls(urls.normalize(started.url), embedded=True, home=settings.home, created=started.created)
 
     @property
     def display_url(self) -> str:

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from pmfin.errors import ConfigError, DatabaseError
@@ -33,8 +34,19 @@ def _prepare_home(home: Path) -> None:
         raise ConfigError(f"cannot create the data directory {home}: {exc.strerror}") from None
 
 
+@dataclass(frozen=True)
+class Started:
+    url: str  # libpq URL of the ``pmfin`` database
+    created: bool  # this start initialised a new, empty cluster (no data directory was there)
+
+
 def start(home: Path) -> str:
     """Start (or reuse) the embedded server under ``home``; return a libpq URL of its ``pmfin`` database."""
+    return launch(home).url
+
+
+def launch(home: Path) -> Started:
+    """``start``, also saying whether it created the data directory (a typo in ``--home`` does)."""
     from filelock import FileLock, Timeout
 
     _prepare_home(home)
@@ -87,9 +99,10 @@ def _safe_socket_dir(choose):
     return choose_safely
 
 
-def _start_locked(home: Path, attempts: int = 3) -> str:
+def _start_locked(home: Path, attempts: int = 3) -> Started:
     pgserver = _import_pgserver()
     pgdata = data_dir(home).resolve()
+    created = not (pgdata / "PG_VERSION").exists()
     for attempt in range(1, attempts + 1):
         try:
             server = pgserver.get_server(pgdata, cleanup_mode=None)
@@ -106,7 +119,7 @@ def _start_locked(home: Path, attempts: int = 3) -> str:
             time.sleep(attempt)
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
     _ensure_database(uri)
-    return uri.replace("/postgres?", f"/{DB_NAME}?", 1)
+    return Started(uri.replace("/postgres?", f"/{DB_NAME}?", 1), created)
 
 
 def _ensure_database(uri: str) -> None:

@@ -4,7 +4,8 @@ A read-only replica of the platform's database holds the data contract but not p
 ``pmfin_*`` tables, and reports must still work there. ``readable`` gives the SQL of a report
 with each missing table it reads replaced by an empty relation of the same shape: no FX rates
 (amounts in other currencies are then left out with the usual warning), no imported costs (the
-finance reports say so). Writes (imports, sync, demo) still need ``pmfin db init``.
+finance reports say so), no demo (``pmfin.demo.marks``). Writes (imports, sync, demo) still need
+``pmfin db init``. A table is read by its plain name (``FROM pmfin_costs WHERE …``, no alias).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ EMPTY = {
     "NULL::numeric AS rate, NULL::text AS source, NULL::timestamptz AS imported_at WHERE false)",
     "pmfin_costs": "(SELECT NULL::date AS month, NULL::text AS category, NULL::text AS kind, NULL::bigint AS amount_cents, "
     "NULL::char(3) AS currency, NULL::text AS source, NULL::timestamptz AS imported_at WHERE false)",
+    "pmfin_demo_objects": "(SELECT NULL::text AS kind, NULL::text AS object_id, NULL::timestamptz AS created_at, "
+    "NULL::bigint AS seed WHERE false)",
 }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from pmfin.db.bulk import copy_rows
 from pmfin.demo.catalog import ADDONS, PLANS
 from pmfin.demo.generator import Dataset
 
@@ -62,16 +63,9 @@ CROSS JOIN LATERAL (
            (('x' || substr(m, 9, 8))::bit(32)::int & 2147483647) % c.span_seconds AS offs
     FROM md5(c.campaign_id::text || ':' || g.n) AS m
 ) AS h
+WHERE c.batch = :batch
 """
-
-
-def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> int:
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
-            for row in rows:
-                cp.write_row(row)
-    return len(rows)
+EMAIL_BATCHES = 10
 
 
 def load(
@@ -80,9 +74,11 @@ def load(
     *,
     seed: int,
     hist_end: dt.datetime,
-    step: Callable[[str], None] = lambda _name: None,
+    step: Callable[..., None] = lambda _name, _rows=None: None,
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Write ``data``; return (rows written per table, rows skipped because something was there)."""
+    """Write ``data``; return (rows written per table, rows skipped because something was there).
+
+    ``step(phase)`` when a phase begins, ``step(phase, rows)`` with the rows it has written so far."""
     written: dict[str, int] = {}
     skipped: dict[str, int] = {}
 
@@ -127,22 +123,29 @@ def load(
     written["system_config"] = sum(1 for k in new_keys if k)
     skipped["plans"] = len(PLANS) - written["plans"]
     skipped["addons"] = len(ADDONS) - written["addons"]
+    step("plans and add-ons", written["plans"] + written["addons"])
 
     for table in ("tenants", "tenant_config", "tenant_users", "subscriptions", "subscription_addons", "payments",
                   "campaigns", "ip_allocations"):
         step(table.replace("_", " "))
         written[table] = copy_rows(conn, table, COLUMNS[table], getattr(data, table))
+        step(table.replace("_", " "), written[table])
 
     step("emails")
     conn.execute(
         text(
             "CREATE TEMP TABLE pmfin_demo_campaign_emails (tenant_id uuid, campaign_id uuid, created_at timestamptz, "
-            "span_seconds int, emails int) ON COMMIT DROP"
+            "span_seconds int, emails int, batch int) ON COMMIT DROP"
         )
     )
+    campaigns = data.campaign_emails
     copy_rows(conn, "pmfin_demo_campaign_emails",
-              ("tenant_id", "campaign_id", "created_at", "span_seconds", "emails"), data.campaign_emails)
-    written["emails"] = conn.execute(text(_EMAILS_SQL), {"hist_end": hist_end}).rowcount
+              ("tenant_id", "campaign_id", "created_at", "span_seconds", "emails", "batch"),
+              (c + (i * EMAIL_BATCHES // len(campaigns),) for i, c in enumerate(campaigns)))
+    written["emails"] = 0
+    for batch in range(EMAIL_BATCHES):  # in batches, so that progress shows in the longest step
+        written["emails"] += conn.execute(text(_EMAILS_SQL), {"hist_end": hist_end, "batch": batch}).rowcount
+        step("emails", written["emails"])
 
     step("costs and FX rates")
     # imported_at: the first instant after the month (when its books closed), so reruns are identical
@@ -164,11 +167,12 @@ def load(
         [{"m": m, "b": b, "q": q, "r": r, "src": DEMO_SOURCE} for m, b, q, r in data.fx_rates],
     ).rowcount
     skipped["fx_rates"] = len(data.fx_rates) - written["fx_rates"]
+    step("costs and FX rates", written["costs"] + written["fx_rates"])
 
     step("bookkeeping")
     objects = [("tenant", str(t[0]), seed) for t in data.tenants]
     objects += [("plan", p, seed) for p in new_plans if p]
     objects += [("addon", a, seed) for a in new_addons if a]
     objects += [("system_config", k, seed) for k in new_keys if k]
-    copy_rows(conn, "pmfin_demo_objects", ("kind", "object_id", "seed"), objects)
+    step("bookkeeping", copy_rows(conn, "pmfin_demo_objects", ("kind", "object_id", "seed"), objects))
     return written, {k: v for k, v in skipped.items() if v}

@@ -1,13 +1,17 @@
 """Find and remove the demo's data, and only the demo's data.
 
 What the demo created is recorded in ``pmfin_demo_objects`` (kinds tenant, plan, addon,
-system_config); its costs and FX rates carry ``source = 'demo'``. Everything else — tenants the
-demo did not create and all their rows, plans or add-ons that non-demo rows still reference, a
-platform account id somebody changed — is left alone.
+system_config); its costs and FX rates carry ``source = 'demo'``. The demo tenants' rows go from
+every tenant-scoped table: the contract's (``TENANT_TABLES``) and every one of pmfin's own, found
+in the catalog when the reset runs (``own_tenant_tables``: each ``pmfin_*`` table with a
+``tenant_id`` column), so a table added later is covered without being listed anywhere.
+Everything else — tenants the demo did not create and all their rows, plans or add-ons that
+non-demo rows still reference, a platform account id somebody changed — is left alone.
 """
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -77,6 +81,43 @@ def has_demo_objects(conn: Connection) -> bool:
     return conn.execute(text("SELECT EXISTS (SELECT 1 FROM pmfin_demo_objects)")).scalar_one()
 
 
+_OWN_TENANT_TABLES = text(
+    r"""
+    SELECT c.table_name, c.data_type
+    FROM information_schema.columns c
+    JOIN information_schema.tables t
+      ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
+    WHERE c.table_schema = current_schema() AND c.column_name = 'tenant_id' AND c.table_name LIKE 'pmfin\_%'
+    ORDER BY c.table_name
+    """
+)
+_FOREIGN_KEYS = text(
+    """
+    SELECT child.relname, parent.relname
+    FROM pg_constraint k
+    JOIN pg_class child ON child.oid = k.conrelid
+    JOIN pg_class parent ON parent.oid = k.confrelid
+    WHERE k.contype = 'f' AND child.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
+    """
+)
+
+
+def own_tenant_tables(conn: Connection) -> list[tuple[str, str]]:
+    """(table, type of its tenant_id) for every ``pmfin_*`` table of this schema with a
+    ``tenant_id`` column, read from the catalog now; a table that references another (a foreign
+    key) comes before it, so deleting in this order never violates one."""
+    tables = dict(conn.execute(_OWN_TENANT_TABLES).all())
+    order = graphlib.TopologicalSorter({name: set() for name in tables})
+    for child, parent in conn.execute(_FOREIGN_KEYS).all():
+        if child in tables and parent in tables and child != parent:
+            order.add(parent, child)  # the child's rows go first
+    try:
+        names = list(order.static_order())
+    except graphlib.CycleError:  # tables referencing each other: rows cannot go one table at a time
+        names = sorted(tables)
+    return [(name, tables[name]) for name in names]
+
+
 def clear(conn: Connection) -> dict[str, int]:
     """Delete every demo row; return rows removed per table (tables with none are left out)."""
     removed: dict[str, int] = {}
@@ -87,6 +128,9 @@ def clear(conn: Connection) -> dict[str, int]:
         )
     )
     conn.execute(text("ANALYZE pmfin_demo_tenants"))
+    for table, kind in own_tenant_tables(conn):  # pmfin's own first: they may refer to the contract's
+        match = "x.tenant_id = d.id" if kind == "uuid" else "x.tenant_id::text = d.id::text"
+        removed[table] = conn.execute(text(f'DELETE FROM "{table}" x USING pmfin_demo_tenants d WHERE {match}')).rowcount
     for table, column in TENANT_TABLES:
         removed[table] = conn.execute(
             text(f"DELETE FROM {table} x USING pmfin_demo_tenants d WHERE x.{column} = d.id")
@@ -119,7 +163,9 @@ def clear(conn: Connection) -> dict[str, int]:
             text("DELETE FROM system_config WHERE key = 'stripe_account_id' AND value = :v"),
             {"v": platform_account(seed)},
         ).rowcount
-    conn.execute(text("DELETE FROM pmfin_demo_objects WHERE kind IN ('tenant', 'system_config')"))
+    # the demo tenants' Stripe ids recorded as real (pmfin demo --stripe) go with their tenants
+    conn.execute(text("DELETE FROM pmfin_demo_objects WHERE kind IN ('tenant', 'system_config', 'stripe_account', "
+                      "'stripe_customer', 'stripe_invoice')"))
     removed["costs"] = conn.execute(text("DELETE FROM pmfin_costs WHERE source = :s"), {"s": DEMO_SOURCE}).rowcount
     removed["fx_rates"] = conn.execute(
         text("DELETE FROM pmfin_fx_rates WHERE source = :s"), {"s": DEMO_SOURCE}

@@ -1,7 +1,8 @@
 """``run_demo`` and ``reset_demo``: the service functions behind ``pmfin demo``.
 
 Both take an Engine, return dataclasses, never print. Progress is reported through an optional
-``progress(step_name)`` callback (the command draws a bar from it).
+callback: ``progress(phase)`` when a phase of ``RUN_STEPS`` begins, ``progress(phase, rows)`` with
+the rows it has written so far (the command shows it on stderr).
 """
 
 from __future__ import annotations
@@ -17,18 +18,18 @@ from pmfin.demo import reset as demo_reset
 from pmfin.demo.generator import Options, generate
 from pmfin.demo.loader import load
 from pmfin.errors import UsageError
-from pmfin.months import Month
+from pmfin.months import Month, not_after_current
 from pmfin.settings import Settings
 
 MAX_TENANTS = 1_000_000
 MIN_MONTHS, MAX_MONTHS = 2, 120
 SEED_RANGE = (0, 2**63 - 1)  # stored in pmfin_demo_objects.seed (bigint)
 
-Progress = Callable[[str], None]
+Progress = Callable[..., None]  # (phase) or (phase, rows written so far)
 
 # the steps run_demo reports, in order (the command sizes its progress bar from this)
 RUN_STEPS = (
-    "schema", "checking", "clearing previous demo data", "simulating", "plans and add-ons", "tenants",
+    "checking", "schema", "clearing previous demo data", "simulating", "plans and add-ons", "tenants",
     "tenant config", "tenant users", "subscriptions", "subscription addons", "payments", "campaigns",
     "ip allocations", "emails", "costs and FX rates", "bookkeeping", "committing", "summary",
 )
@@ -73,8 +74,7 @@ def validate(tenants: int, months: int, seed: int, end: Month, *, current: Month
         raise UsageError(f"--months must be between {MIN_MONTHS} and {MAX_MONTHS}, got {months}")
     if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
         raise UsageError(f"--seed must be between 0 and {SEED_RANGE[1]}, got {seed}")
-    if end > current:
-        raise UsageError(f"--end must not be after the current month ({current}), got '{end}'")
+    not_after_current(end, "--end", current)
     if end.add(1 - months).year < 1970:
         raise UsageError(f"--end {end} with --months {months} starts the history before 1970")
 
@@ -106,7 +106,7 @@ def run_demo(
     import time
 
     started = time.perf_counter()
-    step = progress or (lambda _name: None)
+    step = progress or (lambda _phase, _rows=None: None)
     current = current or Month.current()
     validate(request.tenants, request.months, request.seed, request.end, current=current)
 
@@ -121,6 +121,7 @@ def run_demo(
             _refuse_foreign(foreign, request.force)  # again, under the transaction that writes
             step("clearing previous demo data")
             replaced = demo_reset.clear(conn)
+            step("clearing previous demo data", sum(replaced.values()))
             step("simulating")
             data = generate(
                 Options(

@@ -22,7 +22,9 @@ customers at month start); services = average monthly services revenue; other = 
 marketplace + Connect platform fees + other revenue; operations = the last month's costs except
 marketing, sales and capex (imported and computed); marketing = the last month's marketing +
 sales; capex = average monthly ``capex`` costs; cost growth = average month-over-month change of
-operations + marketing costs. Each can be overridden.
+operations + marketing costs. Both growths follow one rule: the mean of the window's ``window``
+month-over-month changes, each month against the one before it (so the first compares with the
+month before the window), a change from zero left out. Each can be overridden.
 """
 
 from __future__ import annotations
@@ -172,33 +174,36 @@ def assumptions_from_history(
     span = f"history {hist_first}…{last}"
     series = month_series(conn, hist_first, last, currency)
     revenue = [revenue_by_stream(conn, m.month, currency, settings) for m in series]
-    costs = [month_costs(conn, m.month, currency, settings) for m in series]
+    # the month before the window too: each of its months has a change against the month before
+    before, *costs = [month_costs(conn, hist_first.add(i), currency, settings) for i in range(-1, window)]
     warnings = list(dict.fromkeys(
         [w for m in series for w in m.warnings]
         + [w for r in revenue for w in r.warnings]
-        + [w for c in costs for w in c.warnings]
+        + [w for c in (before, *costs) for w in c.warnings]
     ))
 
+    # One rule for both growths: the mean of the window's month-over-month changes (each month
+    # against the one before it), a change from zero left out.
     net_growth = _mean([m.mom_growth for m in series if m.mom_growth is not None])
     _, _, pooled = pooled_logo_churn(series)
     hist_churn = pooled or Decimal(0)
     opex = [c.total - c.amount(*SALES_MARKETING) - c.capex for c in costs]
     marketing = [c.amount(*SALES_MARKETING) for c in costs]
-    spend = [o + m for o, m in zip(opex, marketing)]
+    spend = [c.total - c.capex for c in (before, *costs)]  # operations + marketing
     changes = [ratio(b - a, a) for a, b in zip(spend, spend[1:]) if a > 0]
     if not any(c.has_imported for c in costs):
         warnings.append(f"no costs imported for {hist_first}…{last}: outflows are only the computed costs (pmfin costs import)")
 
     sources = {
         "mrr": f"MRR at the end of {last}",
-        "growth": f"{span}: average MoM net MRR growth {net_growth:.4%} + churn",
+        "growth": f"{span}: average MoM net MRR growth {net_growth:.4%} (each month against the one before) + churn",
         "churn": f"{span}: pooled logo churn",
         "services": f"{span}: average services revenue",
         "other": f"{span}: average marketplace, Connect fee and other revenue",
         "operations": f"costs of {last} except marketing, sales, capex",
         "marketing": f"marketing + sales costs of {last}",
         "capex": f"{span}: average capex costs",
-        "cost_growth": f"{span}: average MoM change of operations + marketing costs",
+        "cost_growth": f"{span}: average MoM change of operations + marketing costs (each month against the one before)",
     }
     values = {"growth": net_growth + hist_churn, "churn": hist_churn, "cost_growth": _mean([c for c in changes if c is not None])}
     for name, given in (("growth", growth), ("churn", churn), ("cost_growth", cost_growth)):

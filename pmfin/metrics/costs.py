@@ -24,8 +24,6 @@ Amounts in other currencies are converted to the reporting currency with the mon
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,11 +33,13 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from pmfin import csvfile
+from pmfin.db.bulk import copy_rows
 from pmfin.db.own import missing as missing_own_tables
 from pmfin.db.own import readable
 from pmfin.errors import UsageError
 from pmfin.metrics.amounts import Converter, ratio
-from pmfin.money import parse_amount, round_minor
+from pmfin.money import is_currency_code, parse_amount, round_minor
 from pmfin.months import Month
 from pmfin.settings import Settings
 
@@ -56,18 +56,17 @@ CAPTURED_STATUSES = ("succeeded", "refunded", "partially_refunded", "disputed")
 
 CSV_COLUMNS = ("month", "category", "kind", "amount", "currency")
 _CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_CURRENCY_RE = re.compile(r"^[a-z]{3}$")
 
 
 # ---------------------------------------------------------------- import
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a file may hold hundreds of thousands
 class CostRow:
     month: Month
     category: str
     kind: str
-    amount_cents: int
+    amount: int  # minor units of currency
     currency: str
     line: int = 0
 
@@ -76,15 +75,29 @@ class CostRow:
         return (self.month, self.category, self.kind, self.currency)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedRow:
-    month: str
+    month: Month
     category: str
     kind: str
-    amount_cents: int
+    amount: int  # minor units of currency
     currency: str
     action: str  # insert | update | unchanged
-    previous_cents: int | None
+    previous: int | None  # the stored amount it replaces
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """The plan of one currency, for a file too long to read row by row."""
+
+    currency: str
+    rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    first_month: Month
+    last_month: Month
+    amount: int  # Σ of the file's amounts
 
 
 @dataclass
@@ -95,6 +108,18 @@ class ImportResult:
 
     def count(self, action: str) -> int:
         return sum(1 for r in self.rows if r.action == action)
+
+    def summary(self) -> list[PlanSummary]:
+        """Per currency: rows, what happens to them, the months they cover, their total (one pass)."""
+        acc: dict[str, list] = {}
+        for r in self.rows:
+            a = acc.setdefault(r.currency, [0, {"insert": 0, "update": 0, "unchanged": 0}, r.month, r.month, 0])
+            a[0] += 1
+            a[1][r.action] += 1
+            a[2], a[3] = min(a[2], r.month), max(a[3], r.month)
+            a[4] += r.amount
+        return [PlanSummary(cur, n, by["insert"], by["update"], by["unchanged"], first, last, total)
+                for cur, (n, by, first, last, total) in sorted(acc.items())]
 
     @property
     def inserted(self) -> int:
@@ -110,21 +135,8 @@ class ImportResult:
 
 
 def read_costs_file(path: Path) -> list[CostRow]:
-    """Read and validate a costs CSV; any problem rejects the whole file (UsageError naming the line)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, expected a CSV file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise UsageError(f"{path.name}, line {line}: not UTF-8 text") from None
-    return parse_costs_csv(content, name=path.name)
+    """Read and validate a costs CSV; any problem rejects the whole file (``FILE, line N: reason``)."""
+    return parse_costs_csv(csvfile.read_text(path), name=str(path))
 
 
 def parse_costs_csv(content: str, *, name: str = "costs.csv") -> list[CostRow]:
@@ -132,15 +144,13 @@ def parse_costs_csv(content: str, *, name: str = "costs.csv") -> list[CostRow]:
 
     Validates everything before anything is written: a bad month, kind, amount or currency,
     a missing or unknown column, a computed category, or the same (month, category, kind,
-    currency) twice is a UsageError that names the line.
+    currency) twice is a UsageError that names the line the record starts on.
     """
-    reader = csv.reader(io.StringIO(content, newline=""))
+    records = csvfile.records(content, name)
     try:
-        header = next(reader)
+        _, header = next(records)
     except StopIteration:
         raise UsageError(f"{name}: the file is empty (expected a header: {','.join(CSV_COLUMNS)})") from None
-    except csv.Error as exc:
-        raise UsageError(f"{name}, line 1: {exc}") from None
     columns = [h.strip().lower() for h in header]
     missing = [c for c in CSV_COLUMNS if c not in columns]
     unknown = [c for c in columns if c not in CSV_COLUMNS]
@@ -158,16 +168,9 @@ def parse_costs_csv(content: str, *, name: str = "costs.csv") -> list[CostRow]:
 
     rows: list[CostRow] = []
     seen: dict[tuple, int] = {}
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise UsageError(f"{name}, line {reader.line_num}: {exc}") from None
-        line = reader.line_num
-        if not record or all(not cell.strip() for cell in record):
-            continue  # blank line
+    for line, record in records:
+        if csvfile.is_blank(record):
+            continue
         if len(record) != len(columns):
             raise UsageError(f"{name}, line {line}: expected {len(columns)} fields, got {len(record)}")
         row = _parse_record(record, index, f"{name}, line {line}", line)
@@ -200,7 +203,7 @@ def _parse_record(record: list[str], index: dict[str, int], where: str, line: in
     if kind not in ("fixed", "variable"):
         raise UsageError(f"{where}: kind must be fixed or variable, got {cell['kind']!r}")
     currency = cell["currency"].lower()
-    if not _CURRENCY_RE.match(currency):
+    if not is_currency_code(currency):
         raise UsageError(f"{where}: currency must be a 3-letter ISO code like usd, got {cell['currency']!r}")
     try:
         amount = parse_amount(cell["amount"], currency, what="amount")
@@ -221,24 +224,17 @@ def import_costs(engine: Engine, rows: Sequence[CostRow], *, source: str, dry_ru
             conn.execute(text("LOCK TABLE pmfin_costs IN SHARE ROW EXCLUSIVE MODE"))
         plan = _plan(conn, rows)
         if not dry_run and rows:
+            # COPY into a scratch table, then one upsert: linear, however long the file
+            conn.execute(text("CREATE TEMP TABLE pmfin_costs_import (LIKE pmfin_costs INCLUDING DEFAULTS) ON COMMIT DROP"))
+            copy_rows(conn, "pmfin_costs_import", ("month", "category", "kind", "amount_cents", "currency", "source"),
+                      ((r.month.first_day, r.category, r.kind, r.amount, r.currency, source) for r in rows))
             conn.execute(
                 text(
                     "INSERT INTO pmfin_costs (month, category, kind, amount_cents, currency, source) "
-                    "VALUES (:month, :category, :kind, :amount_cents, :currency, :source) "
+                    "SELECT month, category, kind, amount_cents, currency, source FROM pmfin_costs_import "
                     "ON CONFLICT (month, category, kind, currency) DO UPDATE SET "
                     "amount_cents = EXCLUDED.amount_cents, source = EXCLUDED.source, imported_at = now()"
-                ),
-                [
-                    {
-                        "month": r.month.first_day,
-                        "category": r.category,
-                        "kind": r.kind,
-                        "amount_cents": r.amount_cents,
-                        "currency": r.currency,
-                        "source": source,
-                    }
-                    for r in rows
-                ],
+                )
             )
     return ImportResult(source=source, dry_run=dry_run, rows=plan)
 
@@ -258,8 +254,8 @@ def _plan(conn: Connection, rows: Sequence[CostRow]) -> list[PlannedRow]:
     plan = []
     for r in rows:
         previous = existing.get(r.key)
-        action = "insert" if previous is None else ("unchanged" if previous == r.amount_cents else "update")
-        plan.append(PlannedRow(str(r.month), r.category, r.kind, r.amount_cents, r.currency, action, previous))
+        action = "insert" if previous is None else ("unchanged" if previous == r.amount else "update")
+        plan.append(PlannedRow(r.month, r.category, r.kind, r.amount, r.currency, action, previous))
     return plan
 
 
@@ -271,7 +267,7 @@ class CostEntry:
     month: str
     category: str
     kind: str
-    amount_cents: int
+    amount: int  # minor units of currency
     currency: str
     source: str | None
 
@@ -297,7 +293,8 @@ def list_costs(conn: Connection, first: Month | None = None, last: Month | None 
 class CostLine:
     category: str
     kind: str
-    amount_cents: int
+    amount: int  # minor units of currency (the reporting currency)
+    currency: str
     share: Decimal | None  # of the month's total costs
     computed: bool = False  # payment processing / email delivery
 
@@ -314,19 +311,19 @@ class MonthCosts:
     has_imported: bool = False  # any pmfin_costs row for the month (in any currency)
 
     def amount(self, *categories: str) -> int:
-        return sum(line.amount_cents for line in self.lines if line.category in categories)
+        return sum(line.amount for line in self.lines if line.category in categories)
 
     @property
     def total(self) -> int:
-        return sum(line.amount_cents for line in self.lines)
+        return sum(line.amount for line in self.lines)
 
     @property
     def fixed(self) -> int:
-        return sum(line.amount_cents for line in self.lines if line.kind == "fixed")
+        return sum(line.amount for line in self.lines if line.kind == "fixed")
 
     @property
     def variable(self) -> int:
-        return sum(line.amount_cents for line in self.lines if line.kind == "variable")
+        return sum(line.amount for line in self.lines if line.kind == "variable")
 
     @property
     def payment_processing(self) -> int:
@@ -383,7 +380,7 @@ def month_costs(conn: Connection, month: Month, currency: str, settings: Setting
     total = sum(a for _, _, a, _ in amounts)
     order = {c: i for i, c in enumerate(FIXED_CATEGORIES + VARIABLE_CATEGORIES + COMPUTED)}
     amounts.sort(key=lambda a: (a[1] != "fixed", order.get(a[0], len(order)), a[0]))
-    lines = [CostLine(cat, kind, amount, ratio(amount, total), computed) for cat, kind, amount, computed in amounts]
+    lines = [CostLine(cat, kind, amount, currency, ratio(amount, total), computed) for cat, kind, amount, computed in amounts]
     warnings = [*fx.warnings, *fee_warnings]
     if "pmfin_costs" in missing_own_tables(conn):
         warnings.append("pmfin's own tables are missing here (run `pmfin db init`): no imported costs are counted")

@@ -11,15 +11,14 @@ The CSV file has the header ``month,base,quote,rate`` (any column order, nothing
     2025-01,eur,usd,1.0342
     2025-01,gbp,usd,1.2467
 
-A malformed file is rejected whole, naming the line (exit 2); nothing is imported. Rows for a
+A malformed file is rejected whole, ``FILE, line N: reason`` (``pmfin.csvfile``; exit 2); nothing
+is imported. Rows for a
 (month, base, quote) that already exists replace the stored rate (an upsert).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -27,8 +26,10 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from pmfin import csvfile
 from pmfin.db.migrate import require_contract
 from pmfin.errors import UsageError
+from pmfin.money import is_currency_code
 from pmfin.months import Month
 
 COLUMNS = ("month", "base", "quote", "rate")
@@ -58,71 +59,68 @@ class FxImport:
     updated: int
 
 
-def _currency(value: str, line: int, what: str) -> str:
+def _currency(value: str, where: str, what: str) -> str:
     c = value.strip().lower()
-    if len(c) != 3 or not c.isascii() or not c.isalpha():
-        raise UsageError(f"line {line}: {what} must be a 3-letter currency code, got {value!r}")
+    if not is_currency_code(c):
+        raise UsageError(f"{where}: {what} must be a 3-letter currency code, got {value!r}")
     return c
 
 
-def _rate(value: str, line: int) -> Decimal:
+def _rate(value: str, where: str) -> Decimal:
+    raw = value.strip()
     try:
-        rate = Decimal(value.strip())
+        rate = Decimal(raw) if raw.isascii() else None
     except InvalidOperation:
-        raise UsageError(f"line {line}: rate must be a number like 1.0842, got {value!r}") from None
+        rate = None
+    if rate is None:
+        raise UsageError(f"{where}: rate must be a number like 1.0842, got {value!r}")
     if not rate.is_finite() or rate <= 0:
-        raise UsageError(f"line {line}: rate must be a positive number, got {value!r}")
+        raise UsageError(f"{where}: rate must be a positive number, got {value!r}")
     if rate.normalize().as_tuple().exponent < -MAX_DECIMALS:
-        raise UsageError(f"line {line}: rate has more than {MAX_DECIMALS} decimals: {value!r}")
+        raise UsageError(f"{where}: rate has more than {MAX_DECIMALS} decimals: {value!r}")
     if rate.adjusted() + 1 > MAX_INTEGER_DIGITS:
-        raise UsageError(f"line {line}: rate is too large: {value!r}")
+        raise UsageError(f"{where}: rate is too large: {value!r}")
     return rate
 
 
-def parse_csv(content: str) -> list[FxRate]:
-    """Every rate of the file, or a UsageError naming the first bad line (line 1 is the header)."""
-    reader = csv.reader(io.StringIO(content))
+def parse_csv(content: str, name: str = "rates.csv") -> list[FxRate]:
+    """Every rate of the file, or a UsageError ``NAME, line N: …`` naming the first bad record."""
+    rows = csvfile.records(content, name)
     try:
-        header = next(reader)
+        _, header = next(rows)
     except StopIteration:
-        raise UsageError("line 1: empty file, expected the header month,base,quote,rate") from None
+        raise UsageError(f"{name}: the file is empty (expected the header month,base,quote,rate)") from None
     names = [h.strip().lower() for h in header]
     if sorted(names) != sorted(COLUMNS):
-        raise UsageError(f"line 1: the header must be month,base,quote,rate (any order), got {','.join(header)!r}")
+        raise UsageError(f"{name}, line 1: the header must be month,base,quote,rate (any order), got {','.join(header)!r}")
     index = {n: names.index(n) for n in COLUMNS}
     rates: list[FxRate] = []
     seen: dict[tuple, int] = {}
-    for fields in reader:
-        line = reader.line_num
-        if not any(f.strip() for f in fields):
-            continue  # blank line
+    for line, fields in rows:
+        if csvfile.is_blank(fields):
+            continue
+        where = f"{name}, line {line}"
         if len(fields) != len(COLUMNS):
-            raise UsageError(f"line {line}: expected 4 fields (month,base,quote,rate), got {len(fields)}")
-        month = Month.parse(fields[index["month"]], flag=f"line {line}: month")
-        base = _currency(fields[index["base"]], line, "base")
-        quote = _currency(fields[index["quote"]], line, "quote")
+            raise UsageError(f"{where}: expected 4 fields (month,base,quote,rate), got {len(fields)}")
+        month = Month.parse(fields[index["month"]], flag=f"{where}: month")
+        base = _currency(fields[index["base"]], where, "base")
+        quote = _currency(fields[index["quote"]], where, "quote")
         if base == quote:
-            raise UsageError(f"line {line}: base and quote are both {base.upper()}")
-        rate = _rate(fields[index["rate"]], line)
+            raise UsageError(f"{where}: base and quote are both {base.upper()}")
+        rate = _rate(fields[index["rate"]], where)
         key = (month, base, quote)
         if key in seen:
-            raise UsageError(f"line {line}: a second rate for {month} {base.upper()}→{quote.upper()} (first on line {seen[key]})")
+            raise UsageError(f"{where}: a second rate for {month} {base.upper()}→{quote.upper()} (first on line {seen[key]})")
         seen[key] = line
         rates.append(FxRate(month, base, quote, rate))
     if not rates:
-        raise UsageError("the file has a header but no rates")
+        raise UsageError(f"{name}: no rates after the header")
     return rates
 
 
 def import_file(engine: Engine, path: Path) -> FxImport:
     """Validate the whole file, then upsert every rate in one transaction."""
-    try:
-        content = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UsageError(f"file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
-    rates = parse_csv(content)
+    rates = parse_csv(csvfile.read_text(path), name=str(path))
     inserted = 0
     with engine.begin() as conn:
         require_contract(conn, ("pmfin_fx_rates",))
@@ -144,8 +142,9 @@ def import_file(engine: Engine, path: Path) -> FxImport:
 
 def list_rates(conn: Connection | Engine, *, month: Month | None = None, currency: str | None = None) -> list[FxRate]:
     """Stored rates, newest month first; optionally one month and/or rates involving one currency."""
-    from pmfin.metrics.mrr import connection
+    from pmfin.metrics.mrr import check_currency, connection
 
+    currency = check_currency(currency) if currency is not None else None
     sql = ("SELECT month, lower(base_currency::text), lower(quote_currency::text), rate, source, imported_at "
            "FROM pmfin_fx_rates WHERE (CAST(:month AS date) IS NULL OR month = CAST(:month AS date)) "
            "AND (CAST(:cur AS text) IS NULL OR lower(base_currency::text) = :cur OR lower(quote_currency::text) = :cur) "

@@ -54,7 +54,7 @@ from sqlalchemy.engine import Connection, Engine
 from pmfin.db.migrate import require_contract
 from pmfin.db.own import readable
 from pmfin.errors import UsageError
-from pmfin.money import THREE_DECIMAL, ZERO_DECIMAL, format_money, round_minor
+from pmfin.money import THREE_DECIMAL, ZERO_DECIMAL, format_money, is_currency_code, round_minor
 from pmfin.months import Month, month_range
 
 MRR_TABLES = ("plans", "addons", "subscriptions", "subscription_addons")
@@ -234,10 +234,10 @@ def connection(conn: Connection | Engine) -> Iterator[Connection]:
         yield conn
 
 
-def check_currency(currency: str) -> str:
+def check_currency(currency: str, flag: str = "--currency") -> str:
     c = (currency or "").strip().lower()
-    if len(c) != 3 or not c.isalpha():
-        raise UsageError(f"--currency must be a 3-letter ISO currency code, got {currency!r}")
+    if not is_currency_code(c):
+        raise UsageError(f"{flag} must be a 3-letter ISO currency code, got {currency!r}")
     return c
 
 
@@ -329,15 +329,13 @@ by_month AS (
     FROM points
     GROUP BY month
 ),
-running AS (
-    SELECT by_month.*,
-           sum(net) OVER (ORDER BY month) AS mrr,
-           sum(d_customers) OVER (ORDER BY month) AS customers
-    FROM by_month
+before_first AS (  -- MRR and customers at the end of :first − 1: the sum of every change before
+    SELECT coalesce(sum(net), 0) AS mrr, coalesce(sum(d_customers), 0) AS customers
+    FROM by_month WHERE month < CAST(:first AS date)
 )
 SELECT s.month::date AS month,
-       coalesce(r.mrr, (SELECT r2.mrr FROM running r2 WHERE r2.month < s.month ORDER BY r2.month DESC LIMIT 1), 0) AS mrr,
-       coalesce(r.customers, (SELECT r2.customers FROM running r2 WHERE r2.month < s.month ORDER BY r2.month DESC LIMIT 1), 0) AS customers,
+       f.mrr + sum(coalesce(r.net, 0)) OVER w AS mrr,
+       f.customers + sum(coalesce(r.d_customers, 0)) OVER w AS customers,
        coalesce(r.net, 0) AS net, coalesce(r.d_customers, 0) AS d_customers,
        coalesce(r.new, 0) AS new, coalesce(r.new_n, 0) AS new_n,
        coalesce(r.reactivation, 0) AS reactivation, coalesce(r.reactivation_n, 0) AS reactivation_n,
@@ -345,7 +343,9 @@ SELECT s.month::date AS month,
        coalesce(r.contraction, 0) AS contraction, coalesce(r.contraction_n, 0) AS contraction_n,
        coalesce(r.churn, 0) AS churn, coalesce(r.churn_n, 0) AS churn_n
 FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 month') AS s(month)
-LEFT JOIN running r ON r.month = s.month::date
+CROSS JOIN before_first f
+LEFT JOIN by_month r ON r.month = s.month::date
+WINDOW w AS (ORDER BY s.month ROWS UNBOUNDED PRECEDING)
 ORDER BY 1
 """
 
@@ -451,12 +451,17 @@ def month_series(conn: Connection | Engine, first: Month, last: Month, currency:
             rows = c.execute(readable(c, _SERIES_SQL.format(cte=points_cte(), movements=movement_aggregates("had_mrr"))), params).mappings().all()
         left_out = left_out_warnings(c, first.prev(), last, currency)
     assert len(rows) == len(months)
+    warned: dict[Month, list[tuple[int, str]]] = {}  # month → (position in left_out, warning)
+    for i, (wm, w) in enumerate(left_out):
+        warned.setdefault(wm, []).append((i, w))
     out: list[MonthMetrics] = []
+    previous = first.prev()
     for m, r in zip(months, rows):
         mrr, customers = int(r["mrr"]), int(r["customers"])
         net = int(r["net"])
         prev_mrr, prev_customers = mrr - net, customers - int(r["d_customers"])
-        own = [w for (wm, w) in left_out if wm in (m, m.prev())]
+        own = [w for _, w in sorted(warned.get(previous, []) + warned.get(m, []))]
+        previous = m
         out.append(
             MonthMetrics(
                 month=m,
@@ -636,7 +641,7 @@ def churn_series(conn: Connection | Engine, first: Month, last: Month, currency:
 
 def default_month(today: dt.date | None = None) -> Month:
     """The last complete month (UTC)."""
-    return (Month.of(today) if today else Month.current()).prev()
+    return Month.last_complete(today)
 
 
 __all__ = [

@@ -7,7 +7,8 @@ Definitions (README "Finance metrics"):
   unknown ``revenue_stream`` is ``other``.
 - **Connect**: only the platform's ``application_fee_cents`` is PenguinMails revenue, not the
   gross charge (which is the tenant's money). Where a Connect payment has no recorded application
-  fee, ``connect_platform_share`` × amount is used. The gross Connect volume is reported beside it.
+  fee, ``connect_platform_share`` × amount is used. The Connect volume is reported beside it: the
+  Connect charges' amounts net of their refunds (disputed ones left out, as everywhere here).
 - **Refunds** are netted in the month of the payment (payments carry no refund date):
   ``refunded_cents``, or the whole amount when the status is ``refunded``. A refunded Connect
   charge reverses the platform fee in proportion (Stripe's ``refund_application_fee``).
@@ -92,7 +93,7 @@ class RevenueReport:
     refunded: int
     net: int
     disputed: int
-    connect_volume: int  # net gross volume of Connect charges (the tenants' money, not revenue)
+    connect_volume: int  # Connect charges net of their refunds, disputed ones left out (the tenants' money, not revenue)
     warnings: list[str] = field(default_factory=list)
 
     def stream(self, name: str) -> StreamRevenue:

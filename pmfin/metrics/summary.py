@@ -183,7 +183,7 @@ def executive_summary(
             churned_revenue=m.churn,
             net_new_mrr=m.net_new,
         ),
-        cost_structure=[CostShare(c.category, c.kind, currency, c.amount_cents, c.share) for c in costs.lines],
+        cost_structure=[CostShare(c.category, c.kind, currency, c.amount, c.share) for c in costs.lines],
         burn=Burn(
             currency=currency,
             total_burn=costs.total,

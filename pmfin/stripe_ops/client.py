@@ -25,6 +25,7 @@ import stripe
 
 from pmfin.errors import ConfigError, PmfinError, UsageError
 from pmfin.settings import Settings, key_mode, mask_secret
+from pmfin.stripe_ops.outage import Outage, describe
 
 # Pinned: the version the installed SDK major (16.x) is generated for. Changing it is deliberate.
 STRIPE_API_VERSION = "2026-10-28.endive"
@@ -33,6 +34,7 @@ STRIPE_API_VERSION = "2026-10-28.endive"
 DEFAULT_RATE = {"live": Decimal(100), "test": Decimal(25), "unknown": Decimal(25)}
 
 BACKOFF_INITIAL = 0.5  # seconds before the first retry; doubles each retry
+CONNECT_TIMEOUT = 5.0  # seconds to open a connection (PMFIN_STRIPE_TIMEOUT if lower): a dead network shows fast
 BACKOFF_MAX = 8.0
 RETRY_AFTER_MAX = 60.0  # never wait longer than this for one Retry-After
 
@@ -94,23 +96,38 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 
 class PmfinHTTPClient(stripe.RequestsClient):
-    """``RequestsClient`` with a timeout, the shared rate limiter, and retries of 429."""
+    """``RequestsClient`` with timeouts, the shared rate limiter, retries of 429, and the run's
+    ``Outage`` told about every attempt (``pmfin.stripe_ops.outage``)."""
 
-    def __init__(self, *, timeout: float, limiter: RateLimiter | None, backoff_initial: float = BACKOFF_INITIAL):
-        super().__init__(timeout=timeout)
+    def __init__(self, *, timeout: float, limiter: RateLimiter | None, backoff_initial: float = BACKOFF_INITIAL,
+                 outage: Outage | None = None):
+        super().__init__(timeout=(min(CONNECT_TIMEOUT, timeout), timeout))  # (connect, read)
         self.limiter = limiter
         self.backoff_initial = backoff_initial
+        self.outage = outage
 
     def request(self, method, url, headers, post_data=None, **kwargs):
         self._thread_local.retry_after = None
+        if self.outage is not None and self.outage.down:  # nothing more is sent in this run
+            raise stripe.APIConnectionError(f"not sent: Stripe cannot be reached ({self.outage.reason})",
+                                            should_retry=False)
         if self.limiter is not None:
             self.limiter.acquire()
-        content, status, rheaders = super().request(method, url, headers, post_data, **kwargs)
+        try:
+            content, status, rheaders = super().request(method, url, headers, post_data, **kwargs)
+        except stripe.APIConnectionError as err:
+            if self.outage is not None:
+                self.outage.no_answer(describe(err))
+            raise
+        if self.outage is not None:
+            self.outage.answered()
         if status == 429:
             self._thread_local.retry_after = _retry_after_seconds(rheaders.get("Retry-After"))
         return content, status, rheaders
 
     def _should_retry(self, response, api_connection_error, num_retries, max_network_retries):
+        if self.outage is not None and self.outage.down:
+            return False
         if response is not None and response[1] == 429:
             rheaders = response[2]
             if rheaders is not None and rheaders.get("stripe-should-retry") == "false":
@@ -133,6 +150,7 @@ class PmfinStripeClient(stripe.StripeClient):
     api_base: str
     max_retries: int
     limiter: RateLimiter | None
+    outage: Outage  # whether Stripe can be reached at all, from every attempt of this run
 
     def describe(self) -> str:
         rate = f"{self.limiter.rate:g}/s" if self.limiter else "unlimited"
@@ -156,27 +174,26 @@ def build_client(settings: Settings, *, backoff_initial: float = BACKOFF_INITIAL
     rate = settings.stripe_rate if settings.stripe_rate is not None else DEFAULT_RATE[mode]
     # burst 1: at most `rate` requests in any second, the first one included (Stripe counts per second)
     limiter = RateLimiter(rate, burst=1)
-    timeout = float(settings.stripe_timeout)
-    if timeout <= 0:
-        raise ConfigError(f"PMFIN_STRIPE_TIMEOUT must be positive, got {settings.stripe_timeout}")
+    timeout = float(settings.stripe_timeout)  # positive: Settings checks every value
     base_addresses: dict[str, str] = {}
-    if settings.stripe_api_base:
-        base = settings.stripe_api_base.rstrip("/")
-        if not base.startswith(("http://", "https://")):
-            raise ConfigError(f"STRIPE_API_BASE must be an http(s) URL, got {settings.stripe_api_base!r}")
+    if settings.stripe_api_base:  # an http(s) URL without a trailing slash (Settings)
+        base = settings.stripe_api_base
         base_addresses = {"api": base, "connect": base, "files": base}
+    api_base = base_addresses.get("api", stripe.DEFAULT_API_BASE)
+    outage = Outage(settings.stripe_max_retries + 1, api_base)
     client = PmfinStripeClient(
         key,
         stripe_version=STRIPE_API_VERSION,
         base_addresses=base_addresses,  # type: ignore[arg-type]
         max_network_retries=settings.stripe_max_retries,
-        http_client=PmfinHTTPClient(timeout=timeout, limiter=limiter, backoff_initial=backoff_initial),
+        http_client=PmfinHTTPClient(timeout=timeout, limiter=limiter, backoff_initial=backoff_initial, outage=outage),
     )
     client.masked_key = mask_secret(key)
     client.key_mode = mode
-    client.api_base = base_addresses.get("api", stripe.DEFAULT_API_BASE)
+    client.api_base = api_base
     client.max_retries = settings.stripe_max_retries
     client.limiter = limiter
+    client.outage = outage
     return client
 
 
@@ -265,8 +282,7 @@ def translate_error(err: stripe.StripeError, what: str, client: PmfinStripeClien
         )
     if isinstance(err, stripe.APIConnectionError):
         base = getattr(client, "api_base", "Stripe")
-        cause = err.__cause__ or err.__context__
-        reason = type(cause).__name__ if cause is not None else "connection error"
+        reason = describe(err)
         return StripeUnavailable(
             f"could not {what}: no answer from {base} after {attempts} attempts ({reason}); rerunning is safe",
             detail=_stripe_message(err),

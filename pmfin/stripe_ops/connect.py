@@ -4,13 +4,17 @@ Service functions: they take an engine and a Stripe client, return dataclasses, 
 Every Stripe write carries a deterministic idempotency key (``pmfin:connect:…``).
 
 - ``create_account``: under a row lock on the tenant's ``tenant_config`` row (``FOR UPDATE``),
-  so two concurrent runs serialise: the second finds the first one's account. Before creating,
-  it looks for an account pmfin already made for the tenant (``metadata.tenant_id``), so a crash
-  between Stripe's answer and the commit never leads to a second account, however late the
-  rerun; the idempotency key ``pmfin:connect:create:<tenant>`` covers requests in flight.
+  so two concurrent runs serialise: the second finds the first one's account. Before asking
+  Stripe it records its intent (tenant, idempotency key, time) in ``pmfin_connect_intents`` and
+  commits that; the transaction that stores the account marks the intent finished. Only when an
+  earlier intent is unfinished — its commit may have been lost after Stripe made the account — does
+  it look among the platform's accounts for one pmfin made for the tenant (``metadata.tenant_id``)
+  and adopt it: one request in the common case, and never a second account, however late the
+  rerun. The idempotency key ``pmfin:connect:create:<tenant>`` covers requests in flight.
 - ``sync_accounts``: retrieves every connected tenant's account with bounded concurrency (the
   client's rate limiter paces the requests) and stores what it saw in ``pmfin_connect_accounts``
-  with the raw object, so ``all_statuses`` works without Stripe.
+  with the raw object, and what it could not read, with the error and the time, in
+  ``pmfin_connect_failures``, so ``all_statuses`` works without Stripe.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +34,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from pmfin.db.errors import translate as translate_db_error
+from pmfin.db.own import readable
+from pmfin.demo.marks import is_made_up, made_up_sql
 from pmfin.errors import DatabaseError, UsageError
 from pmfin.stripe_ops.client import PmfinStripeClient, StripeRequestError, StripeUnavailable, idempotency_key
 
@@ -42,8 +48,10 @@ _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 
 @dataclass(frozen=True)
 class AccountStatus:
-    """A tenant's Connect state. ``status``: not_connected, pending, complete, or not_synced
-    (connected, but ``connect sync`` has not seen the account yet)."""
+    """A tenant's Connect state. ``status``: not_connected, pending, complete, not_synced
+    (connected, but ``connect sync`` has not seen the account yet), failed (the last sync could not
+    read it: ``error``, at ``checked_at``), or demo (an account id the demo made up:
+    ``pmfin.demo.marks``)."""
 
     tenant_id: str
     tenant_name: str | None
@@ -56,6 +64,7 @@ class AccountStatus:
     past_due: list[str] = field(default_factory=list)
     disabled_reason: str | None = None
     checked_at: dt.datetime | None = None  # when Stripe was last asked
+    error: str | None = None  # status failed: why the last sync could not read the account
 
 
 @dataclass(frozen=True)
@@ -82,11 +91,22 @@ class SyncFailure:
     error: str
 
 
+@dataclass(frozen=True)
+class SyncSkip:
+    tenant_id: str
+    stripe_account_id: str
+    reason: str
+
+
+DEMO_ACCOUNT = "a demo account: its id was made up by pmfin demo and exists nowhere at Stripe"
+
+
 @dataclass
 class SyncResult:
-    total: int
+    total: int  # connected tenants: synced + failed + skipped
     synced: list[AccountStatus] = field(default_factory=list)
     failed: list[SyncFailure] = field(default_factory=list)
+    skipped: list[SyncSkip] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -179,6 +199,11 @@ _UPSERT = text(
 
 
 def _store(conn: Connection, status: AccountStatus, account: dict) -> None:
+    """The account as Stripe showed it; an earlier sync failure of the tenant is over."""
+    conn.execute(
+        text("DELETE FROM pmfin_connect_failures WHERE tenant_id = :t AND failed_at <= :at"),
+        {"t": status.tenant_id, "at": status.checked_at},
+    )
     conn.execute(
         _UPSERT,
         {
@@ -195,6 +220,21 @@ def _store(conn: Connection, status: AccountStatus, account: dict) -> None:
             "raw": json.dumps(account),
             "synced_at": status.checked_at,
         },
+    )
+
+
+def _store_failure(conn: Connection, failure: SyncFailure, at: dt.datetime) -> None:
+    conn.execute(
+        text(
+            """
+            INSERT INTO pmfin_connect_failures AS f (tenant_id, stripe_account_id, error, failed_at)
+            VALUES (:t, :a, :e, :at)
+            ON CONFLICT (tenant_id) DO UPDATE SET stripe_account_id = EXCLUDED.stripe_account_id,
+                error = EXCLUDED.error, failed_at = EXCLUDED.failed_at
+            WHERE f.failed_at <= EXCLUDED.failed_at
+            """
+        ),
+        {"t": failure.tenant_id, "a": failure.stripe_account_id, "e": failure.error, "at": at},
     )
 
 
@@ -246,13 +286,16 @@ def create_account(
             params["email"] = email
         if country:
             params["country"] = country
-        adopted = _find_tagged_account(client, tenant_id)
-        if adopted is not None:  # created by pmfin earlier, but the database lost its id
-            account, created = adopted, False
-        else:
+        earlier = conn.execute(
+            text("SELECT finished_at, stripe_account_id FROM pmfin_connect_intents WHERE tenant_id = :t"),
+            {"t": tenant_id},
+        ).one_or_none()
+        _record_intent(engine, tenant_id, key)  # committed before Stripe is asked
+        account = _earlier_account(client, tenant_id, name, earlier)
+        created = account is None
+        if account is None:
             with client.errors(f"create the Connect account of tenant {tenant_id}"):
                 account = _plain(client.v1.accounts.create(params, {"idempotency_key": key}))
-            created = True
         try:
             conn.execute(
                 text("UPDATE tenant_config SET stripe_account_id = :a, updated = now() WHERE tenant_id = :t"),
@@ -260,6 +303,10 @@ def create_account(
             )
             status = status_from_account(tenant_id, name, account, _now())
             _store(conn, status, account)
+            conn.execute(
+                text("UPDATE pmfin_connect_intents SET finished_at = clock_timestamp(), stripe_account_id = :a WHERE tenant_id = :t"),
+                {"a": account["id"], "t": tenant_id},
+            )
             conn.commit()
         except DBAPIError as exc:
             # Stripe has the account; say which, so nobody creates a second one by hand.
@@ -273,11 +320,44 @@ def create_account(
     return CreateResult(**vars(status), created=created, idempotency_key=key)
 
 
+def _record_intent(engine: Engine, tenant_id: uuid.UUID, key: str) -> None:
+    """Note (and commit, on a connection of its own) that an account is about to be asked for: if
+    this run dies before it stores the account, the next one knows to look at Stripe first."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                """
+                INSERT INTO pmfin_connect_intents (tenant_id, idempotency_key, started_at) VALUES (:t, :k, now())
+                ON CONFLICT (tenant_id) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key,
+                    started_at = EXCLUDED.started_at, finished_at = NULL, stripe_account_id = NULL
+                """
+            ),
+            {"t": tenant_id, "k": key},
+        )
+
+
+def _earlier_account(client: PmfinStripeClient, tenant_id: uuid.UUID, name: str | None, earlier) -> dict | None:
+    """The account an earlier ``create`` made for the tenant, when the database no longer names it.
+
+    No earlier intent: there is none (no request at all). A finished one: the account it stored
+    (one read). An unfinished one: it may have made an account and lost its commit — look for it
+    among the platform's accounts."""
+    if earlier is None:
+        return None
+    if earlier.finished_at is not None and earlier.stripe_account_id:
+        try:
+            return _retrieve(client, tenant_id, name, earlier.stripe_account_id)[1]
+        except StripeRequestError as err:
+            if err.code != "account_invalid":  # deleted at Stripe since: look for another, or create
+                raise
+    return _find_tagged_account(client, tenant_id)
+
+
 def _find_tagged_account(client: PmfinStripeClient, tenant_id: uuid.UUID) -> dict | None:
     """The platform's Express account that pmfin created for this tenant (``metadata.tenant_id``),
     if Stripe has one: after a lost commit, once Stripe has forgotten the idempotency key (24 h),
     this is what keeps a rerun from creating a second account. Reads every connected account,
-    100 a page: affordable for a command run once per tenant."""
+    100 a page: only done when an earlier attempt did not finish (``pmfin_connect_intents``)."""
     with client.errors(f"look for an existing Connect account of tenant {tenant_id}"):
         for account in client.v1.accounts.list({"limit": 100}).auto_paging_iter():
             plain = _plain(account)
@@ -328,8 +408,11 @@ def account_status(engine: Engine, client: PmfinStripeClient | Callable[[], Pmfi
     ``client`` may be a factory: a tenant without an account needs no Stripe client at all."""
     with engine.connect() as conn:
         name, account_id = _connected_account(conn, tenant_id)
+        made_up = bool(account_id) and is_made_up(conn, tenant_id, account_id, "account")
     if not account_id:
         return AccountStatus(str(tenant_id), name, None, "not_connected")
+    if made_up:  # nothing at Stripe to ask
+        return AccountStatus(str(tenant_id), name, account_id, "demo")
     stripe_client = client() if callable(client) else client
     status, account = _retrieve(stripe_client, tenant_id, name, account_id)
     with engine.begin() as conn:
@@ -337,28 +420,35 @@ def account_status(engine: Engine, client: PmfinStripeClient | Callable[[], Pmfi
     return status
 
 
-_ALL = text(
-    """
+_ALL = f"""
     SELECT t.id AS tenant_id, t.name AS tenant_name, tc.stripe_account_id,
            c.status, c.details_submitted, c.charges_enabled, c.payouts_enabled,
-           c.currently_due, c.past_due, c.disabled_reason, c.synced_at
+           c.currently_due, c.past_due, c.disabled_reason, c.synced_at,
+           f.error, f.failed_at,
+           {made_up_sql("t.id", "tc.stripe_account_id", "account")} AS made_up
     FROM tenants t
     LEFT JOIN tenant_config tc ON tc.tenant_id = t.id
     LEFT JOIN pmfin_connect_accounts c ON c.tenant_id = t.id AND c.stripe_account_id = tc.stripe_account_id
+    LEFT JOIN pmfin_connect_failures f ON f.tenant_id = t.id AND f.stripe_account_id = tc.stripe_account_id
     WHERE t.deleted IS NULL
     ORDER BY t.name NULLS LAST, t.id
-    """
-)
+"""
 
 
 def all_statuses(engine: Engine) -> list[AccountStatus]:
-    """Every tenant, from what ``connect sync`` last stored: no Stripe call."""
+    """Every tenant, from what ``connect sync`` last stored: no Stripe call. An account the last
+    sync could not read is ``failed``, with the error and when (newer than its last good read)."""
     with engine.connect() as conn:
-        rows = conn.execute(_ALL).all()
+        rows = conn.execute(readable(conn, _ALL)).all()
     out = []
     for r in rows:
         if r.stripe_account_id is None:
             out.append(AccountStatus(str(r.tenant_id), r.tenant_name, None, "not_connected"))
+        elif r.made_up:
+            out.append(AccountStatus(str(r.tenant_id), r.tenant_name, r.stripe_account_id, "demo"))
+        elif r.failed_at is not None and (r.synced_at is None or r.failed_at > r.synced_at):
+            out.append(AccountStatus(str(r.tenant_id), r.tenant_name, r.stripe_account_id, "failed",
+                                     checked_at=r.failed_at, error=r.error))
         elif r.status is None:
             out.append(AccountStatus(str(r.tenant_id), r.tenant_name, r.stripe_account_id, "not_synced"))
         else:
@@ -384,38 +474,53 @@ def sync_accounts(
 
     Up to ``concurrency`` requests in flight, paced by the client's rate limiter. An account
     Stripe refuses or cannot deliver is a failure of that tenant; the others go on. A rejected
-    API key stops the whole run (every request would fail the same way)."""
+    API key stops the whole run (every request would fail the same way), and so does Stripe being
+    unreachable (``StripeUnreachable``, exit 2: ``pmfin.stripe_ops.outage``) — within seconds,
+    instead of failing every account after all its retries. Accounts whose ids the demo made up
+    (``pmfin.demo.marks``) are skipped, never sent to Stripe."""
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
     with engine.connect() as conn:
-        targets = conn.execute(
-            text(
-                """
-                SELECT tc.tenant_id, t.name, tc.stripe_account_id
+        connected = conn.execute(
+            readable(
+                conn,
+                f"""
+                SELECT tc.tenant_id, t.name, tc.stripe_account_id,
+                       {made_up_sql("tc.tenant_id", "tc.stripe_account_id", "account")} AS made_up
                 FROM tenant_config tc JOIN tenants t ON t.id = tc.tenant_id
                 WHERE tc.stripe_account_id IS NOT NULL AND t.deleted IS NULL
                 ORDER BY tc.tenant_id
-                """
+                """,
             )
         ).all()
-    result = SyncResult(total=len(targets))
+    targets = [t for t in connected if not t.made_up]
+    result = SyncResult(total=len(connected), skipped=[
+        SyncSkip(str(t.tenant_id), t.stripe_account_id, DEMO_ACCOUNT) for t in connected if t.made_up])
     if on_start:
         on_start(len(targets))
 
     def fetch(target):
+        if client.outage.down:
+            return None  # not tried: Stripe cannot be reached
         try:
             return _retrieve(client, target.tenant_id, target.name, target.stripe_account_id)
         except (StripeRequestError, StripeUnavailable) as err:
+            if client.outage.down:
+                return None
             return SyncFailure(str(target.tenant_id), target.stripe_account_id, err.message)
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="pmfin-sync") as pool:
         pending = {pool.submit(fetch, t) for t in targets}
         try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            while pending and not client.outage.down:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     outcome = future.result()  # a ConfigError (bad key) propagates and stops the run
+                    if outcome is None:
+                        continue
                     if isinstance(outcome, SyncFailure):
+                        with engine.begin() as conn:
+                            _store_failure(conn, outcome, _now())
                         result.failed.append(outcome)
                         item: AccountStatus | SyncFailure = outcome
                     else:
@@ -426,10 +531,10 @@ def sync_accounts(
                         item = status
                     if on_progress:
                         on_progress(item)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+        finally:
+            pool.shutdown(cancel_futures=True)  # what is still queued is never sent
+    if client.outage.down:  # the accounts read before are stored; the rest were not tried
+        raise client.outage.error(f"connect sync with {len(result.synced)} of {len(targets)} accounts stored")
     result.synced.sort(key=lambda s: s.tenant_id)
     result.failed.sort(key=lambda f: f.tenant_id)
     return result

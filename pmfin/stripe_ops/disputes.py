@@ -157,7 +157,7 @@ def sync(engine: Engine, client: PmfinStripeClient, settings: Settings, *, since
                 result.new.append(dispute["id"])
                 name = conn.execute(text("SELECT name FROM tenants WHERE id = :t"), {"t": tenant}).scalar_one_or_none() if tenant else None
                 if dispute["status"] in AWAITING or dispute["status"] in OPEN:
-                    for notice in _notices(dispute, tenant, name, getattr(settings, "finance_email", None)):
+                    for notice in _notices(dispute, tenant, name, settings.finance_email):
                         record(conn, notice, smtp_configured=settings.smtp is not None, at=now)
     if send and settings.smtp is not None and result.new:
         result.notifications = send_pending(engine, settings.smtp)
@@ -195,7 +195,7 @@ def list_disputes(engine: Engine, *, open_only: bool = False, due_within: int | 
 
 def _row(r, now: dt.datetime) -> DisputeRow:
     left = (r.due_by - now).days if r.due_by else None
-    soon = r.due_by is not None and r.status in AWAITING and r.due_by - now <= dt.timedelta(days=7)
+    soon = r.due_by is not None and r.status in AWAITING and now <= r.due_by <= now + dt.timedelta(days=7)
     return DisputeRow(r.id, str(r.tenant_id) if r.tenant_id else None, r.tenant_name, r.charge_id, int(r.amount),
                       r.currency.strip().lower(), r.reason, r.status, r.created, r.due_by, left, soon,
                       int(r.submission_count or 0), r.evidence_staged_at, r.evidence_submitted_at)

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from pmfin.db.own import readable
+from pmfin.demo.marks import made_up_sql
 from pmfin.errors import ConfigError, PmfinError
 from pmfin.money import format_money
 from pmfin.notify import Notice, record, resolve_alerts
@@ -427,11 +429,6 @@ class _Ctx:
         self.now = dt.datetime.now(dt.timezone.utc)
 
 
-_DEMO_INVOICE = """
-EXISTS (SELECT 1 FROM pmfin_demo_objects o WHERE o.kind = 'tenant' AND o.object_id = f.tenant_id::text)
-AND NOT EXISTS (SELECT 1 FROM pmfin_demo_objects o WHERE o.kind = 'stripe_invoice' AND o.object_id = f.invoice_id)
-"""
-
 _CANDIDATES = f"""
 WITH failed AS (
     SELECT p.stripe_invoice_id AS invoice_id,
@@ -442,7 +439,7 @@ WITH failed AS (
     GROUP BY p.stripe_invoice_id
     HAVING min(p.created_at) > :since
 )
-SELECT f.invoice_id, f.tenant_id, f.day0, t.name AS tenant_name, ({_DEMO_INVOICE}) AS demo
+SELECT f.invoice_id, f.tenant_id, f.day0, t.name AS tenant_name, {made_up_sql("f.tenant_id", "f.invoice_id", "invoice")} AS demo
 FROM failed f
 LEFT JOIN tenants t ON t.id = f.tenant_id
 WHERE NOT EXISTS (SELECT 1 FROM pmfin_dunning_cases c WHERE c.invoice_id = f.invoice_id)
@@ -499,9 +496,7 @@ def _discover(ctx: _Ctx, report: RunReport) -> list[tuple[Case, dict]]:
     """New cases from the platform's failed payments; each invoice read fresh from Stripe."""
     since = ctx.at - ctx.policy.lookback_days * DAY
     with ctx.engine.connect() as conn:
-        demo_objects = "pmfin_demo_objects" in _tables(conn)
-        sql = _CANDIDATES if demo_objects else _CANDIDATES.replace(f"({_DEMO_INVOICE})", "false")
-        candidates = conn.execute(text(sql), {"at": ctx.at, "since": since}).all()
+        candidates = conn.execute(readable(conn, _CANDIDATES), {"at": ctx.at, "since": since}).all()
     found: list[tuple[Case, dict]] = []
     for row in candidates:
         if row.demo:

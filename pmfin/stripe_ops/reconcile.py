@@ -488,26 +488,35 @@ def summarize(kind: str, checked: int, matched: int, differences: list[Differenc
 
 # -- adjustments -------------------------------------------------------------------------------------
 
+# What a person would do about each kind. Kinds that are a payments column propose its new value;
+# the others say the figures in words ({e}: expected, {a}: actual, as money where they are money).
 _ACTIONS = {
     "recorded_fee_mismatch": "set payments.{field} to Stripe's figure",
     "amount_mismatch": "set payments.amount_cents to Stripe's amount",
     "currency_mismatch": "correct payments.currency to Stripe's",
     "status_mismatch": "set payments.status to what Stripe shows",
     "refund_mismatch": "set payments.refunded_cents to Stripe's amount_refunded",
-    "missing_in_db": "record the charge in payments",
-    "missing_in_stripe": "find the charge (wrong id, other Stripe account, never made) or remove the row",
-    "fee_mismatch": "accept Stripe's fee (card type, international) or raise it with Stripe",
-    "application_fee_mismatch": "correct the application fee at the source of the charge",
-    "transfer_mismatch": "correct the transfer to the tenant (amount or account)",
-    "negative_margin": "review pricing of small charges (the application fee does not cover Stripe's fee)",
+    "missing_in_db": "record the charge of {e} in payments",
+    "missing_in_stripe": "find the charge of {a} (wrong id, another Stripe account, never made) or remove the row",
+    "fee_mismatch": "Stripe took {a}, the fee model says {e}: accept it (card type, international) or raise it with Stripe",
+    "application_fee_mismatch": "the application fee taken was {a}, the platform share is {e}: correct it where the charge is made",
+    "transfer_mismatch": "the tenant got {a}, its share is {e}: correct the transfer (amount or account)",
+    "negative_margin": "Stripe's fee {e} is more than the application fee {a}: review the pricing of small charges",
 }
+PAYMENT_FIELDS = ("fee_cents", "application_fee_cents", "amount_cents", "currency", "status", "refunded_cents")
 
 
 def _propose(conn: Connection, run_id: int, differences: list[Difference]) -> int:
+    from pmfin.money import format_money
+
+    def shown(v):
+        return format_money(v, d.currency or "usd") if isinstance(v, int) else (v or "—")
+
     made = 0
     for d in differences:
         fld = d.detail.get("field")
-        action = _ACTIONS[d.kind].format(field=fld or "")
+        fld = fld if fld in PAYMENT_FIELDS else None
+        action = _ACTIONS[d.kind].format(field=fld or "", e=shown(d.expected), a=shown(d.actual))
         new = conn.execute(
             text(
                 """
@@ -520,9 +529,9 @@ def _propose(conn: Connection, run_id: int, differences: list[Difference]) -> in
                 """
             ),
             {"key": d.key, "run": run_id, "kind": d.kind, "tenant": d.tenant_id, "payment": d.payment_id,
-             "charge": d.stripe_charge_id, "field": fld if fld in ("fee_cents", "application_fee_cents", "amount_cents",
-                                                                    "currency", "status", "refunded_cents") else None,
-             "current": None if d.actual is None else str(d.actual), "proposed": None if d.expected is None else str(d.expected),
+             "charge": d.stripe_charge_id, "field": fld,
+             "current": None if fld is None or d.actual is None else str(d.actual),
+             "proposed": None if fld is None or d.expected is None else str(d.expected),
              "action": action, "currency": d.currency},
         ).scalar_one_or_none()
         made += new is not None

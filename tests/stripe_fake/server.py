@@ -71,6 +71,7 @@ class RecordedRequest:
     status: int | None = None  # None: the connection was dropped before an answer
     replayed: bool = False
     fault: str | None = None
+    request_id: str | None = None  # the Request-Id header of the answer (events name it)
 
 
 @dataclass
@@ -198,6 +199,7 @@ class StripeFake:
             self.spec_errors: list[str] = []
             self.idempotent_results: dict[tuple[str, str | None, str], tuple[tuple, int, dict]] = {}
             self.accepted_keys: set[str] | None = None  # None: any sk_/rk_ test or live key
+            self.request_context: dict | None = None  # the API request being handled (for events)
             for name, cls in self._helper_classes.items():
                 setattr(self, name, cls(self))
 
@@ -237,7 +239,7 @@ class StripeFake:
         path = parts.path
         stripe_account = headers.get("stripe-account")
         idem_key = headers.get("idempotency-key")
-        record = RecordedRequest(method, path, headers, {}, stripe_account, idem_key)
+        record = RecordedRequest(method, path, headers, {}, stripe_account, idem_key, request_id="req_" + secrets.token_hex(7))
         with self.lock:
             self.requests.append(record)
         try:
@@ -323,9 +325,12 @@ class StripeFake:
                 )
             handler, path_params = self.router.resolve(method, path)
             request = FakeRequest(self, method, path, params, path_params, headers, stripe_account)
+            self.request_context = {"id": record.request_id, "idempotency_key": idem_key}
             status, body, saved = 200, handler(request), True
         except StripeApiError as err:
             status, body, saved = err.status, err.body(), err.saved
+        finally:
+            self.request_context = None  # events a handler records name this request; helpers' none
         record.status = status
         if scope is not None and saved:
             self.idempotent_results[scope] = (fingerprint, status, body)
@@ -355,6 +360,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         result = self.fake.handle(self.command, self.path, headers, body)
+        request_id = self.fake.last_request_id()
         if result is None:  # dropped connection
             self.close_connection = True
             try:
@@ -370,7 +376,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Request-Id", "req_" + secrets.token_hex(7))
+        self.send_header("Request-Id", request_id or "req_" + secrets.token_hex(7))
         if "idempotency-key" in headers:
             self.send_header("Idempotency-Key", headers["idempotency-key"])
         if "stripe-version" in headers:

@@ -77,9 +77,11 @@ class SpecChecker:
     def check(self, method: str, path: str, params: dict) -> CheckResult:
         result = CheckResult()
         found = self.operation(method, path)
+        template = sdk_template(method, path)
+        if found is not None and template is not None and template != found[0] and template not in self.spec["paths"]:
+            found = None  # a literal path newer than the spec (/v1/invoices/create_preview), not its {invoice}
         if found is None:
             result.warnings.append(f"{method} {path}: not in the 2022-04-12 spec")
-            template = sdk_template(method, path)
             if template is not None:  # newer than the spec: the SDK's parameter types decide alone
                 for name, _ in _leaves(params):
                     self._unknown(result, f"{method} {template}", name)
@@ -204,6 +206,16 @@ SDK_PARAMS = {
     ("POST", "/v1/files"): "FileCreateParams",
     ("GET", "/v1/files"): "FileListParams",
     ("GET", "/v1/files/{file}"): "FileRetrieveParams",
+    ("POST", "/v1/products"): "ProductCreateParams",
+    ("GET", "/v1/products"): "ProductListParams",
+    ("GET", "/v1/products/{id}"): "ProductRetrieveParams",
+    ("POST", "/v1/prices"): "PriceCreateParams",
+    ("GET", "/v1/prices"): "PriceListParams",
+    ("GET", "/v1/prices/{price}"): "PriceRetrieveParams",
+    ("GET", "/v1/subscriptions"): "SubscriptionListParams",
+    ("GET", "/v1/subscriptions/{subscription_exposed_id}"): "SubscriptionRetrieveParams",
+    ("POST", "/v1/subscriptions/{subscription_exposed_id}"): "SubscriptionUpdateParams",
+    ("POST", "/v1/invoices/create_preview"): "InvoiceCreatePreviewParams",
 }
 
 

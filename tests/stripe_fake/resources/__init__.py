@@ -18,3 +18,5 @@ from . import payments  # noqa: E402,F401  (charges, balance transactions, trans
 from . import disputes  # noqa: E402,F401
 from . import files  # noqa: E402,F401  (fake.uploads)
 from . import payments_helpers  # noqa: E402,F401  (fake.payments)
+from . import subscriptions  # noqa: E402,F401  (products, prices, subscriptions, create_preview)
+from . import subscriptions_helpers  # noqa: E402,F401  (fake.subscriptions)

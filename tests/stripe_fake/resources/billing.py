@@ -14,6 +14,8 @@ Stripe behaviour kept (API 2026-10-28, the installed SDK's docs):
   automatic retries do (``fake.billing.automatic_attempt``). ``attempted`` is true after any.
 - ``pending_invoice_items_behavior`` defaults to ``exclude``.
 - An invoice whose amount due is 0 is paid when finalized (no payment intent, no charge).
+- Finalizing applies the customer's ``balance`` (``starting_balance``/``ending_balance``): credit
+  lowers the amount due, a negative total (a downgrade's credit) becomes credit.
 - Declines: see ``stripe_fake/cards.py``. A decline answers 402 and the invoice stays open.
 - The fee on a charge is 2.9 % (half up) + a fixed fee in the charge's currency (30 ¢ for usd).
 
@@ -564,12 +566,19 @@ class Billing:
         customer = self.get("customer", invoice["customer"])
         if auto_advance is not None:
             invoice["auto_advance"] = auto_advance
+        # The customer's balance is applied (Stripe: a credit — negative — lowers the amount due, a
+        # debit raises it), and what an invoice with a negative total leaves becomes credit.
+        starting = customer["balance"]
+        applied = invoice["total"] + starting
+        customer["balance"] = min(applied, 0)
         invoice.update(
             status="open",
             number=number or invoice["number"] or self.next_number(customer),
             effective_at=ts,
-            starting_balance=0,
-            ending_balance=0,
+            starting_balance=starting,
+            ending_balance=min(applied, 0),
+            amount_due=max(applied, 0),
+            amount_remaining=max(applied, 0) - invoice["amount_paid"],
             automatically_finalizes_at=None,
             customer_email=customer["email"],
             customer_name=customer["name"],

@@ -11,7 +11,7 @@ Revision ID: 0005_dunning
 from alembic import op
 
 revision = "0005_dunning"
-down_revision = "0003_connect_accounts"
+down_revision = "0004_connect_intents"
 branch_labels = None
 depends_on = None
 
