@@ -234,12 +234,21 @@ class StripeFake:
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict | RawResponse, dict[str, str]] | None:
-        """One request → (status, JSON body or file, extra headers), or None to drop the connection."""
+        """One request → (status, JSON body or file, extra headers), or None to drop the connection.
+        The extra headers carry the answer's ``Request-Id`` (the one events name)."""
+        request_id = "req_" + secrets.token_hex(7)
+        result = self._handle(method, raw_path, headers, body, request_id)
+        if result is None:
+            return None
+        status, payload, extra = result
+        return status, payload, {"Request-Id": request_id, **extra}
+
+    def _handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes, request_id: str):
         parts = urlsplit(raw_path)
         path = parts.path
         stripe_account = headers.get("stripe-account")
         idem_key = headers.get("idempotency-key")
-        record = RecordedRequest(method, path, headers, {}, stripe_account, idem_key, request_id="req_" + secrets.token_hex(7))
+        record = RecordedRequest(method, path, headers, {}, stripe_account, idem_key, request_id=request_id)
         with self.lock:
             self.requests.append(record)
         try:
@@ -360,7 +369,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         result = self.fake.handle(self.command, self.path, headers, body)
-        request_id = self.fake.last_request_id()
         if result is None:  # dropped connection
             self.close_connection = True
             try:
@@ -376,7 +384,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Request-Id", request_id or "req_" + secrets.token_hex(7))
+        self.send_header("Request-Id", extra.pop("Request-Id", None) or "req_" + secrets.token_hex(7))
         if "idempotency-key" in headers:
             self.send_header("Idempotency-Key", headers["idempotency-key"])
         if "stripe-version" in headers:
