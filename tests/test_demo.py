@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -238,16 +238,16 @@ def test_connect_fees_in_the_database_follow_the_settings(demo):
                      "WHERE p.revenue_stream = 'connect'")
     assert len(rows) > 50
 
-    def half_even(x: Decimal) -> int:
-        return int(x.to_integral_value(rounding=ROUND_HALF_EVEN))
+    def half_up(x: Decimal) -> int:  # PMFIN_FEE_ROUNDING's default, as Stripe rounds its fee
+        return int(x.to_integral_value(rounding=ROUND_HALF_UP))
 
     for amount, fee, app_fee, status, account, tenant_account, currency in rows:
         assert account == tenant_account and account.startswith("acct_")
         if status == "failed":
             assert fee is None and app_fee is None
             continue
-        assert app_fee == half_even(Decimal(amount) * Decimal("0.23"))
-        assert fee == half_even(Decimal(amount) * Decimal("0.029")) + {"usd": 30, "eur": 25}[currency]
+        assert app_fee == half_up(Decimal(amount) * Decimal("0.23"))
+        assert fee == half_up(Decimal(amount) * Decimal("0.029")) + {"usd": 30, "eur": 25}[currency]
     # only Connect charges have an application fee and a connected account
     assert one(engine, "SELECT count(*) FROM payments WHERE revenue_stream <> 'connect' "
                        "AND (application_fee_cents IS NOT NULL OR stripe_account_id IS NOT NULL)") == 0
@@ -255,7 +255,8 @@ def test_connect_fees_in_the_database_follow_the_settings(demo):
 
 def test_connect_share_comes_from_the_settings(database_url, pmfin_home):
     run = make_cli({"DATABASE_URL": database_url, "PMFIN_HOME": str(pmfin_home),
-                    "PMFIN_CONNECT_PLATFORM_SHARE": "0.10", "PMFIN_STRIPE_FEE_FIXED": "usd=25,eur=25"})
+                    "PMFIN_CONNECT_PLATFORM_SHARE": "0.10", "PMFIN_STRIPE_FEE_FIXED": "usd=25,eur=25",
+                    "PMFIN_FEE_ROUNDING": "half_even"})
     result = run("demo", "--tenants", "60", "--months", "6", "--seed", "3", "--end", "2025-06", "--format", "json")
     assert result.exit_code == 0, result.output
     eng = create_engine(normalize(database_url))

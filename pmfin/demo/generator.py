@@ -60,6 +60,7 @@ class Options:
     stripe_fee_percent: Decimal
     stripe_fee_fixed: Mapping[str, int]  # currency → fixed fee per charge (minor units)
     connect_platform_share: Decimal
+    fee_rounding: str = "half_up"  # PMFIN_FEE_ROUNDING: the demo records fees as pmfin.fees computes them
     emails_per_campaign: int = 20  # average for a professional tenant; see EMAIL_WEIGHT
 
 
@@ -165,6 +166,7 @@ class Generator:
         self._ip = 0
         # per month index: simulated MRR in USD cents, one-off revenue (for sizing costs)
         self.fx = self._fx_path()
+        self._fees = self.fees  # built once: fee() runs for every charge
 
     # -- ids ------------------------------------------------------------------------------------
     def uid(self, kind: str) -> uuid.UUID:
@@ -194,11 +196,17 @@ class Generator:
             t = not_before + dt.timedelta(seconds=1 + self.rng.randrange(int(span) - 1 or 1))
         return t
 
+    @property
+    def fees(self):
+        """The fee model (pmfin.fees): Stripe's fee and the platform's share, rounded in its one place."""
+        from pmfin.fees import FeeModel
+
+        return FeeModel(self.o.stripe_fee_percent, self.o.stripe_fee_fixed, self.o.connect_platform_share,
+                        self.o.fee_rounding)
+
     def fee(self, amount: int, currency: str) -> int:
-        """Stripe's processing fee as the app records it: percent of the charge + the currency's fixed
-        fee, rounded once."""
-        fixed = self.o.stripe_fee_fixed.get(currency, 0)
-        return round_minor(Decimal(amount) * self.o.stripe_fee_percent / 100) + fixed
+        """Stripe's processing fee as the app records it (the fee model's)."""
+        return self._fees.stripe_fee(amount, currency)
 
     def _fx_path(self) -> list[Decimal]:
         rng = random.Random(self.o.seed * 7919 + 17)  # own stream: FX must not shift tenant decisions
@@ -614,7 +622,7 @@ class Tenant:
             self.payment("connect", when, amount, "failed", failure=self.rng.choice(FAILURES), account=self.account_id)
             return
         status, refunded = self.succeeded_status(amount)
-        app_fee = round_minor(Decimal(amount) * g.o.connect_platform_share)
+        app_fee = g._fees.application_fee(amount)
         self.payment("connect", when, amount, status, refunded=refunded, fee=g.fee(amount, self.currency),
                      app_fee=app_fee,
                      account=self.account_id)

@@ -132,6 +132,7 @@ def run_demo(
                     stripe_fee_percent=settings.stripe_fee_percent,
                     stripe_fee_fixed=settings.stripe_fee_fixed,
                     connect_platform_share=settings.connect_platform_share,
+                    fee_rounding=settings.fee_rounding,
                 )
             )
             written, skipped = load(conn, data, seed=request.seed, hist_end=request.end.end, step=step)

@@ -500,7 +500,8 @@ _ACTIONS = {
     "missing_in_stripe": "find the charge of {a} (wrong id, another Stripe account, never made) or remove the row",
     "fee_mismatch": "Stripe took {a}, the fee model says {e}: accept it (card type, international) or raise it with Stripe",
     "application_fee_mismatch": "the application fee taken was {a}, the platform share is {e}: correct it where the charge is made",
-    "transfer_mismatch": "the tenant got {a}, its share is {e}: correct the transfer (amount or account)",
+    "transfer_mismatch": "the tenant netted {a}, its share is {e}: correct the transfer",
+    "transfer_mismatch:destination": "the transfer went to {a}, the tenant's account is {e}: have it reversed and sent to the tenant",
     "negative_margin": "Stripe's fee {e} is more than the application fee {a}: review the pricing of small charges",
 }
 PAYMENT_FIELDS = ("fee_cents", "application_fee_cents", "amount_cents", "currency", "status", "refunded_cents")
@@ -516,7 +517,8 @@ def _propose(conn: Connection, run_id: int, differences: list[Difference]) -> in
     for d in differences:
         fld = d.detail.get("field")
         fld = fld if fld in PAYMENT_FIELDS else None
-        action = _ACTIONS[d.kind].format(field=fld or "", e=shown(d.expected), a=shown(d.actual))
+        template = _ACTIONS.get(f"{d.kind}:{d.detail.get('field')}", _ACTIONS[d.kind])
+        action = template.format(field=fld or "", e=shown(d.expected), a=shown(d.actual))
         new = conn.execute(
             text(
                 """

@@ -67,6 +67,29 @@ def from_fixture(resource: str, **overrides) -> dict:
     return obj
 
 
+_MISSING = object()
+
+
+def changed(before: dict, after: dict) -> dict:
+    """An event's ``previous_attributes``: the keys of ``before`` whose values changed in
+    ``after`` (nested dicts reduced to their changed keys; other values — lists too — whole);
+    keys ``after`` added, as null."""
+    previous = {}
+    for key, old in before.items():
+        new = after.get(key, _MISSING)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            inner = changed(old, new)
+            if inner:
+                previous[key] = inner
+        else:
+            previous[key] = old
+    for key in after.keys() - before.keys():
+        previous[key] = None
+    return previous
+
+
 def deep_merge(target: dict, updates: dict) -> dict:
     """Merge decoded form params into an object the way Stripe updates do ('' unsets)."""
     for key, value in updates.items():

@@ -216,6 +216,8 @@ SDK_PARAMS = {
     ("GET", "/v1/subscriptions/{subscription_exposed_id}"): "SubscriptionRetrieveParams",
     ("POST", "/v1/subscriptions/{subscription_exposed_id}"): "SubscriptionUpdateParams",
     ("POST", "/v1/invoices/create_preview"): "InvoiceCreatePreviewParams",
+    ("GET", "/v1/events"): "EventListParams",
+    ("GET", "/v1/events/{id}"): "EventRetrieveParams",
 }
 
 

@@ -8,7 +8,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from ..errors import StripeApiError, invalid_request, missing_param
-from ..objects import deep_merge, from_fixture, new_id, now, paginate
+from ..objects import changed, deep_merge, from_fixture, json_copy, new_id, now, paginate
 from ..server import FakeRequest
 from . import HELPERS, ROUTES
 
@@ -33,6 +33,40 @@ REQUIREMENTS_AT_START = [
 
 def _bool(value: str | None) -> bool:
     return value == "true"
+
+
+def account_events(fake, account: dict, before: dict, *, created: int | None = None) -> None:
+    """``account.updated`` (and ``capability.updated`` per capability whose status moved) on the
+    connected account, as Stripe sends them to Connect endpoints."""
+    previous = changed(before, account)
+    if not previous:
+        return
+    fake.events.record("account.updated", account, owner=account["id"], previous=previous, created=created)
+    requirements = account.get("requirements") or {}
+    for name, status in account["capabilities"].items():
+        old = (before.get("capabilities") or {}).get(name)
+        if old == status:
+            continue
+        capability = {
+            "account": account["id"],
+            "future_requirements": {"alternatives": [], "current_deadline": None, "currently_due": [],
+                                    "disabled_reason": None, "errors": [], "eventually_due": [], "past_due": [],
+                                    "pending_verification": []},
+            "id": name,
+            "object": "capability",
+            "requested": True,
+            "requested_at": account.get("created"),
+            "requirements": {
+                "alternatives": [], "current_deadline": requirements.get("current_deadline"),
+                "currently_due": list(requirements.get("currently_due") or []),
+                "disabled_reason": None if status == "active" else requirements.get("disabled_reason"),
+                "errors": [], "eventually_due": list(requirements.get("eventually_due") or []),
+                "past_due": list(requirements.get("past_due") or []), "pending_verification": [],
+            },
+            "status": status,
+        }
+        fake.events.record("capability.updated", capability, owner=account["id"], previous={"status": old},
+                           created=created)
 
 
 def _check_email(params: dict) -> None:
@@ -119,6 +153,7 @@ def retrieve_account(req: FakeRequest) -> dict:
 @ROUTES.route("POST", "/v1/accounts/{account}")
 def update_account(req: FakeRequest) -> dict:
     account = _connected(req, req.path_params["account"])
+    before = json_copy(account)
     _check_email(req.params)
     updates = {k: v for k, v in req.params.items() if k != "expand"}
     if "metadata" in updates and isinstance(updates["metadata"], dict):
@@ -129,6 +164,7 @@ def update_account(req: FakeRequest) -> dict:
             else:
                 metadata[k] = v
     deep_merge(account, updates)
+    account_events(req.fake, account, before)
     return account
 
 
@@ -227,9 +263,11 @@ class AccountHelpers:
         eventually_due: list[str] | tuple | None = None,
         disabled_reason: str | None = None,
     ) -> dict:
-        """Move an account through onboarding; the defaults mean 'finished, fully enabled'."""
+        """Move an account through onboarding; the defaults mean 'finished, fully enabled'.
+        Records ``account.updated`` and ``capability.updated`` events on the account."""
         with self.fake.lock:
             account = self.fake.store.require("account", account_id)
+            before = json_copy(account)
             account.update(
                 details_submitted=details_submitted, charges_enabled=charges_enabled, payouts_enabled=payouts_enabled
             )
@@ -243,6 +281,7 @@ class AccountHelpers:
                 account["tos_acceptance"].update(date=now(), ip="127.0.0.1")
             status = "active" if charges_enabled else "inactive"
             account["capabilities"] = {name: status for name in account["capabilities"]}
+            account_events(self.fake, account, before)
             return copy.deepcopy(account)
 
 

@@ -32,7 +32,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from .. import cards
 from ..errors import StripeApiError, invalid_request
-from ..objects import expand_paths, from_fixture, json_copy, new_id, now, paginate
+from ..objects import changed, expand_paths, from_fixture, json_copy, new_id, now, paginate
 
 FEE_PERCENT = Decimal("0.029")
 FEE_FIXED = {"usd": 30, "eur": 25, "gbp": 20, "cad": 30, "aud": 30, "nzd": 30, "chf": 30, "sgd": 50, "jpy": 50}
@@ -161,6 +161,35 @@ class Billing:
     def account_id(self) -> str:
         return self.owner or self.fake.accounts.platform["id"]
 
+    # -- events ------------------------------------------------------------------------------
+    # Stripe sends previous_attributes with *.updated events and these:
+    WITH_PREVIOUS = ("charge.refunded", "payment_method.detached")
+
+    def emit(self, type: str, obj: dict, before: dict | None = None, *, created: int | None = None) -> None:
+        """Record the event ``type`` about ``obj`` as it is now (``before``: a copy from before the
+        change, for ``previous_attributes``), on this owner's account."""
+        events = getattr(self.fake, "events", None)
+        if events is None:
+            return
+        previous = None
+        if before is not None and (type.endswith(".updated") or type in self.WITH_PREVIOUS):
+            previous = changed(self.event_view(before), self.event_view(obj))
+        events.record(type, self.event_view(obj), owner=self.owner, previous=previous, created=created)
+
+    def event_view(self, obj: dict) -> dict:
+        """An object as events carry it: as the API renders it (no unexpanded ``refunds``; an
+        invoice's first 10 lines). Serialized at once by the event log, so no deep copy."""
+        kind = obj.get("object")
+        if kind == "invoice":
+            return self.render_invoice(obj, [])
+        if kind == "charge":
+            return {k: v for k, v in obj.items() if k != "refunds"}
+        return obj
+
+    def emit_if_changed(self, type: str, obj: dict, before: dict, *, created: int | None = None) -> None:
+        if before != obj:
+            self.emit(type, obj, before, created=created)
+
     # -- customers ---------------------------------------------------------------------------
     def create_customer(
         self,
@@ -171,6 +200,7 @@ class Billing:
         phone: str | None = None,
         metadata: dict | None = None,
         created: int | None = None,
+        emit: bool = True,
     ) -> dict:
         customer = from_fixture(
             "customer",
@@ -201,7 +231,10 @@ class Billing:
             "footer": None,
             "rendering_options": None,
         }
-        return self.put(customer)
+        self.put(customer)
+        if emit:
+            self.emit("customer.created", customer, created=customer["created"])
+        return customer
 
     def set_default_payment_method(self, customer: dict, pm_id: str | None, *, param: str) -> None:
         """``invoice_settings.default_payment_method``: must be attached to this customer."""
@@ -301,13 +334,18 @@ class Billing:
             if spec and spec.attach_decline:
                 raise card_error(spec.attach_decline, payment_method=pm)
 
-    def attach(self, pm_id: str, customer: dict, *, param: str | None = None) -> dict:
+    def attach(self, pm_id: str, customer: dict, *, param: str | None = None, emit: bool = True) -> dict:
         """Attach a payment method (a magic test id makes a new one) to ``customer``."""
         self.check_attachable(pm_id, customer["id"], param=param)
         if pm_id in cards.MAGIC_PAYMENT_METHODS:
-            return self.new_card(cards.MAGIC_PAYMENT_METHODS[pm_id], customer=customer["id"])
-        pm = self.get("payment_method", pm_id, param=param)
-        pm["customer"] = customer["id"]
+            pm = self.new_card(cards.MAGIC_PAYMENT_METHODS[pm_id], customer=customer["id"])
+        else:
+            pm = self.get("payment_method", pm_id, param=param)
+            if pm["customer"] == customer["id"]:
+                return pm  # attached already: nothing changes
+            pm["customer"] = customer["id"]
+        if emit:
+            self.emit("payment_method.attached", pm)
         return pm
 
     def detach(self, pm: dict) -> dict:
@@ -316,9 +354,13 @@ class Billing:
                 "The payment method you provided is not attached to a customer so detachment is impossible."
             )
         customer = self.store.get("customer", pm["customer"], self.owner)
-        if customer and customer["invoice_settings"]["default_payment_method"] == pm["id"]:
-            customer["invoice_settings"]["default_payment_method"] = None
+        before_pm = json_copy(pm)
         pm["customer"] = None
+        self.emit("payment_method.detached", pm, before_pm)
+        if customer and customer["invoice_settings"]["default_payment_method"] == pm["id"]:
+            before = json_copy(customer)
+            customer["invoice_settings"]["default_payment_method"] = None
+            self.emit("customer.updated", customer, before)
         return pm
 
     def payment_methods_of(self, customer_id: str) -> list[dict]:
@@ -364,7 +406,9 @@ class Billing:
         )
         if customer["currency"] is None:
             customer["currency"] = currency
-        return self.put(item)
+        self.put(item)
+        self.emit("invoiceitem.created", item, created=ts)
+        return item
 
     def pending_items(self, customer_id: str, currency: str) -> list[dict]:
         """Pending items (on no invoice) in ``currency``, oldest first."""
@@ -393,8 +437,10 @@ class Billing:
         footer: str | None = None,
         statement_descriptor: str | None = None,
         created: int | None = None,
+        emit: bool = True,
     ) -> dict:
-        """A draft invoice; with ``include_pending`` the customer's pending items become its lines."""
+        """A draft invoice; with ``include_pending`` the customer's pending items become its lines.
+        ``emit=False``: no ``invoice.created`` (a preview)."""
         ts = created if created is not None else now()
         if currency is None:
             currency = customer["currency"]
@@ -488,6 +534,8 @@ class Billing:
         if include_pending:
             for item in self.pending_items(customer["id"], currency):
                 self.add_line(invoice, item)
+        if emit:
+            self.emit("invoice.created", invoice, created=ts)
         return invoice
 
     def _account_country(self) -> str:
@@ -570,6 +618,7 @@ class Billing:
         # debit raises it), and what an invoice with a negative total leaves becomes credit.
         starting = customer["balance"]
         applied = invoice["total"] + starting
+        customer_before = json_copy(customer) if customer["balance"] != min(applied, 0) else None
         customer["balance"] = min(applied, 0)
         invoice.update(
             status="open",
@@ -586,9 +635,14 @@ class Billing:
             invoice_pdf=self.file_url(invoice["id"]),
         )
         invoice["status_transitions"]["finalized_at"] = ts
+        if customer_before is not None:
+            self.emit("customer.updated", customer, customer_before, created=ts)
         if invoice["amount_due"] == 0:  # nothing to collect: Stripe marks it paid at once
             invoice["status"] = "paid"
             invoice["status_transitions"]["paid_at"] = ts
+            self.emit("invoice.finalized", invoice, created=ts)
+            self.emit("invoice.paid", invoice, created=ts)
+            self.emit("invoice.payment_succeeded", invoice, created=ts)
             return invoice
         if invoice["auto_advance"] and invoice["collection_method"] == "charge_automatically":
             invoice["next_payment_attempt"] = ts + FIRST_ATTEMPT_SECONDS
@@ -612,6 +666,7 @@ class Billing:
                 status_transitions={"canceled_at": None, "paid_at": None},
             )
         )
+        self.emit("invoice.finalized", invoice, created=ts)
         return invoice
 
     def new_payment_intent(
@@ -721,21 +776,29 @@ class Billing:
         charge = self._charge(invoice, intent, pm, decline, ts)
         intent.update(payment_method=pm["id"], latest_charge=charge["id"])
         customer = self.store.get("customer", invoice["customer"], self.owner)
+        customer_before = json_copy(customer) if customer else None
         if decline:
             error = card_error(decline, payment_method=pm, charge=charge["id"]).body()["error"]
             intent.update(status="requires_payment_method", last_payment_error=error)
+            self.emit("payment_intent.payment_failed", intent, created=ts)
             if invoice["auto_advance"] and invoice["collection_method"] == "charge_automatically":
                 invoice["next_payment_attempt"] = ts + SMART_RETRY_SECONDS
+            self.emit("invoice.payment_failed", invoice, created=ts)
             if automatic and customer:  # Stripe: an automatic payment failure makes the customer delinquent
                 customer["delinquent"] = True
+                self.emit_if_changed("customer.updated", customer, customer_before, created=ts)
             return charge
         intent.update(status="succeeded", amount_received=intent["amount"], last_payment_error=None)
+        self.emit("payment_intent.succeeded", intent, created=ts)
         payment.update(status="paid", amount_paid=invoice["amount_due"])
         payment["status_transitions"]["paid_at"] = ts
         invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0, next_payment_attempt=None)
         invoice["status_transitions"]["paid_at"] = ts
+        self.emit("invoice.paid", invoice, created=ts)
+        self.emit("invoice.payment_succeeded", invoice, created=ts)
         if customer:
             customer["delinquent"] = False
+            self.emit_if_changed("customer.updated", customer, customer_before, created=ts)
         return charge
 
     def pay(self, invoice: dict, pm_id: str | None = None) -> dict:
@@ -769,6 +832,8 @@ class Billing:
                 payment["status_transitions"]["canceled_at"] = ts
                 intent = self.store.get("payment_intent", payment["payment"]["payment_intent"], self.owner)
                 intent.update(status="canceled", canceled_at=ts, cancellation_reason="void_invoice")
+                self.emit("payment_intent.canceled", intent, created=ts)
+        self.emit("invoice.voided", invoice, created=ts)
         return invoice
 
     def mark_uncollectible(self, invoice: dict, *, at: int | None = None) -> dict:
@@ -777,9 +842,12 @@ class Billing:
         ts = at if at is not None else now()
         invoice.update(status="uncollectible", next_payment_attempt=None, auto_advance=False)
         invoice["status_transitions"]["marked_uncollectible_at"] = ts
+        self.emit("invoice.marked_uncollectible", invoice, created=ts)
         customer = self.store.get("customer", invoice["customer"], self.owner)
         if customer:
+            before = json_copy(customer)
             customer["delinquent"] = False
+            self.emit_if_changed("customer.updated", customer, before, created=ts)
         return invoice
 
     def render_invoice(self, invoice: dict, expand: list[str]) -> dict:
@@ -821,6 +889,7 @@ class Billing:
         fee: int | None = None,
         fee_details: list[dict] | None = None,
         receipt_kind: str = "invoices",
+        emit: bool = True,
     ) -> dict:
         """A card charge for ``intent`` with ``pm``: succeeded (with a balance transaction whose fee
         is Stripe's, or ``fee``/``fee_details`` when given) or failed with ``decline``."""
@@ -912,7 +981,10 @@ class Billing:
                 type="charge", reporting_category="charge", fee_details=fee_details,
             )
             charge["balance_transaction"] = txn["id"]
-        return self.put(charge)
+        self.put(charge)
+        if emit:
+            self.emit("charge.succeeded" if ok else "charge.failed", charge, created=ts)
+        return charge
 
     def new_balance_transaction(
         self,

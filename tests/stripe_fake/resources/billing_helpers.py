@@ -38,15 +38,19 @@ class BillingHelpers:
         with self.fake.lock:
             b = self._b
             ts = now()
-            customer = b.create_customer(email=email, name=name, metadata=metadata, created=ts)
-            ids = [
-                b.new_card(number, exp_month=12, exp_year=2030, created=ts - (len(cards) - 1 - i), customer=customer["id"])["id"]
+            if default is not None and cards and not -len(cards) <= default < len(cards):
+                raise IndexError(f"default={default}: the customer has {len(cards)} cards")
+            customer = b.create_customer(email=email, name=name, metadata=metadata, created=ts, emit=False)
+            made = [
+                b.new_card(number, exp_month=12, exp_year=2030, created=ts - (len(cards) - 1 - i), customer=customer["id"])
                 for i, number in enumerate(cards)
             ]
+            ids = [pm["id"] for pm in made]
             if default is not None and ids:  # no cards: no default
-                if not -len(ids) <= default < len(ids):
-                    raise IndexError(f"default={default}: the customer has {len(ids)} cards")
                 customer["invoice_settings"]["default_payment_method"] = ids[default]
+            b.emit("customer.created", customer, created=ts)
+            for pm in made:
+                b.emit("payment_method.attached", pm, created=ts)
             return {**copy.deepcopy(customer), "payment_methods": ids}
 
     def add_card(
@@ -64,8 +68,11 @@ class BillingHelpers:
             b = self._b
             customer = b.get("customer", customer_id)
             pm = b.new_card(number, exp_month=exp_month, exp_year=exp_year, created=created, customer=customer_id)
+            b.emit("payment_method.attached", pm)
             if make_default:
+                before = copy.deepcopy(customer)
                 customer["invoice_settings"]["default_payment_method"] = pm["id"]
+                b.emit("customer.updated", customer, before)
             return copy.deepcopy(pm)
 
     def add_invoice(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from ..errors import StripeApiError, invalid_request, missing_param
-from ..objects import range_filter
+from ..objects import json_copy, range_filter
 from ..server import FakeRequest
 from . import ROUTES
 from .accounts import _check_email
@@ -77,14 +77,19 @@ def create_customer(req: FakeRequest) -> dict:
             code="resource_missing",
         )
     customer = b.create_customer(
-        **{k: p.get(k) for k in CUSTOMER_FIELDS}, metadata=p.get("metadata") if isinstance(p.get("metadata"), dict) else None
+        **{k: p.get(k) for k in CUSTOMER_FIELDS}, metadata=p.get("metadata") if isinstance(p.get("metadata"), dict) else None,
+        emit=False,
     )
     _plain(customer, p)
+    pm = None
     if attach:
-        pm = b.attach(attach, customer, param="payment_method")
+        pm = b.attach(attach, customer, param="payment_method", emit=False)
         if default:
             customer["invoice_settings"]["default_payment_method"] = pm["id"]
     _settings(customer, settings)
+    b.emit("customer.created", customer)  # the customer as made, then what was attached to it
+    if pm is not None:
+        b.emit("payment_method.attached", pm)
     return b.expand(customer, expand_of(req))
 
 
@@ -106,6 +111,7 @@ def retrieve_customer(req: FakeRequest) -> dict:
 def update_customer(req: FakeRequest) -> dict:
     p, b = req.params, billing_for(req)
     customer = b.get("customer", req.path_params["customer"])
+    before = json_copy(customer)
     _check_email(p)
     _check_prefix(p)
     not_implemented(
@@ -128,6 +134,7 @@ def update_customer(req: FakeRequest) -> dict:
     if "metadata" in p:
         _metadata(customer["metadata"], p["metadata"])
     _plain(customer, p)
+    b.emit_if_changed("customer.updated", customer, before)
     return b.expand(customer, expand_of(req))
 
 

@@ -141,6 +141,7 @@ class Payments(Billing):
         charge = self.new_charge(
             amount=amount, currency=currency, customer=customer, intent=intent, pm=pm, decline=decline, created=ts,
             description=description, metadata=metadata, fee=fee, fee_details=fee_details, receipt_kind="payment",
+            emit=False,
         )
         charge.update(application_fee_amount=application_fee_amount, transfer_data=json_copy(transfer_data))
         intent.update(payment_method=pm["id"], latest_charge=charge["id"])
@@ -148,10 +149,18 @@ class Payments(Billing):
             error = decline.error()
             error.update(charge=charge["id"], payment_method=json_copy(pm))
             intent.update(status="requires_payment_method", last_payment_error=error)
+            self.emit("charge.failed", charge, created=ts)
+            self.emit("payment_intent.payment_failed", intent, created=ts)
             return charge
         intent.update(status="succeeded", amount_received=amount)
         if destination:
             self._transfer(charge, transfer_destination or destination, transfer_amount, application_fee_amount, ts)
+        self.emit("charge.succeeded", charge, created=ts)
+        self.emit("payment_intent.succeeded", intent, created=ts)
+        if charge["transfer"]:
+            self.emit("transfer.created", self.get("transfer", charge["transfer"]), created=ts)
+        if charge["application_fee"]:
+            self.emit("application_fee.created", self.get("application_fee", charge["application_fee"]), created=ts)
         return charge
 
     def _payment_method(self, customer: dict | None, *, failing: bool, at: int) -> tuple[dict, cards.Decline | None]:
@@ -338,11 +347,14 @@ class Payments(Billing):
                 transfer_reversal=None,
             )
         )
+        before = json_copy(charge)
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
         refunds = charge["refunds"]
         refunds["data"].insert(0, json_copy(refund))
         refunds["total_count"] = len(refunds["data"])
+        self.emit("refund.created", refund, created=ts)
+        self.emit("charge.refunded", charge, before, created=ts)
         return refund
 
     # -- disputes ----------------------------------------------------------------------------
@@ -418,7 +430,13 @@ class Payments(Billing):
         if status == "won":
             self._dispute_money(dispute, amount, 0, f"Chargeback reversal for {charge['id']}", ts)
         charge["disputed"] = True
-        return self.put(dispute)
+        self.put(dispute)
+        self.emit("charge.dispute.created", dispute, created=ts)
+        if dispute["balance_transactions"]:
+            self.emit("charge.dispute.funds_withdrawn", dispute, created=ts)
+        if status in ("won", "lost", "warning_closed"):
+            self.emit("charge.dispute.closed", dispute, created=ts)
+        return dispute
 
     def _dispute_money(self, dispute: dict, amount: int, fee: int, description: str, ts: int) -> None:
         details = [{"amount": fee, "application": None, "currency": dispute["currency"], "description": "Dispute fee",
@@ -440,6 +458,7 @@ class Payments(Billing):
         if submit is not None and submit not in ("true", "false"):
             raise invalid_request(f"Invalid boolean: {submit}", param="submit")
         submitting = submit == "true" or (submit is None and bool(evidence))
+        before = json_copy(dispute)
         if (evidence or submit is not None) and dispute["status"] not in AWAITING_RESPONSE:
             raise invalid_request(
                 f"This dispute is {dispute['status']}: evidence can only be updated or submitted while the dispute "
@@ -490,13 +509,16 @@ class Payments(Billing):
             details.update(submission_count=details["submission_count"] + 1, submission_method="manual",
                            past_due=bool(details["due_by"]) and ts > details["due_by"])
             dispute["status"] = "warning_under_review" if dispute["status"].startswith("warning_") else "under_review"
+        self.emit_if_changed("charge.dispute.updated", dispute, before)
         return dispute
 
     def accept_dispute(self, dispute: dict) -> dict:
         """``POST /v1/disputes/{id}/close``: no evidence, the dispute is given up (lost)."""
         if dispute["status"] not in AWAITING_RESPONSE:
             raise invalid_request(f"This dispute is {dispute['status']}: only a dispute awaiting a response can be closed.")
+        before = json_copy(dispute)
         dispute["status"] = "warning_closed" if dispute["status"].startswith("warning_") else "lost"
+        self.emit("charge.dispute.closed", dispute, before)
         return dispute
 
     def decide_dispute(self, dispute: dict, status: str, *, at: int | None = None) -> dict:
@@ -507,9 +529,14 @@ class Payments(Billing):
         allowed = ("warning_closed",) if inquiry else ("won", "lost")
         if status not in allowed:
             raise ValueError(f"dispute {dispute['id']} is {'an inquiry' if inquiry else 'a chargeback'}: it closes as {' or '.join(allowed)}")
+        ts = at if at is not None else now()
+        before = json_copy(dispute)
         if status == "won":
-            self._dispute_money(dispute, dispute["amount"], 0, f"Chargeback reversal for {dispute['charge']}", at if at is not None else now())
+            self._dispute_money(dispute, dispute["amount"], 0, f"Chargeback reversal for {dispute['charge']}", ts)
         dispute["status"] = status
+        if status == "won":
+            self.emit("charge.dispute.funds_reinstated", dispute, created=ts)
+        self.emit("charge.dispute.closed", dispute, before, created=ts)
         return dispute
 
     def render(self, obj: dict, paths: list[str]) -> dict:

@@ -113,12 +113,14 @@ class Subscriptions(Billing):
     def new_product(self, name: str, *, created: int | None = None, metadata: dict | None = None,
                     description: str | None = None) -> dict:
         ts = created if created is not None else now()
-        return self.put(from_fixture(
+        product = self.put(from_fixture(
             "product", id=new_id("prod", 14), active=True, created=ts, default_price=None, description=description,
             images=[], livemode=False, marketing_features=[], metadata=dict(metadata or {}), name=name,
             package_dimensions=None, shippable=None, statement_descriptor=None, tax_code=None, type="service",
             unit_label=None, updated=ts, url=None,
         ))
+        self.emit("product.created", product, created=ts)
+        return product
 
     def new_price(
         self,
@@ -149,7 +151,9 @@ class Subscriptions(Billing):
             type="recurring" if recurring else "one_time", unit_amount=unit_amount,
             unit_amount_decimal=str(unit_amount),
         )
-        return self.put(price)
+        self.put(price)
+        self.emit("price.created", price, created=price["created"])
+        return price
 
     def product_name(self, price: dict) -> str:
         product = self.store.get("product", price["product"], self.owner)
@@ -259,7 +263,9 @@ class Subscriptions(Billing):
         sub["items"]["total_count"] = len(sub["items"]["data"])
         if status == "canceled":
             sub.update(canceled_at=ts, ended_at=ts)
-        return self.put(sub)
+        self.put(sub)
+        self.emit("customer.subscription.created", sub, created=ts)
+        return sub
 
     def changes(self, sub: dict, items, *, where: str) -> list[Change]:
         """``items[n][id|price|quantity|deleted]`` of an update or a preview → changes."""
@@ -484,10 +490,8 @@ class Subscriptions(Billing):
         at = param_int(p, "proration_date")
         at = now() if at is None else at
         customer = self.get("customer", sub["customer"])
-        if "default_payment_method" in p:
-            if p["default_payment_method"]:
-                self.require_attached(customer, p["default_payment_method"], param="default_payment_method")
-            sub["default_payment_method"] = p["default_payment_method"] or None
+        if p.get("default_payment_method"):
+            self.require_attached(customer, p["default_payment_method"], param="default_payment_method")
         param_bool(p, "off_session")
         changes = self.changes(sub, p.get("items"), where="items")
         interval_changed = self._interval_changes(changes)
@@ -500,6 +504,7 @@ class Subscriptions(Billing):
             decline = self.charge_decline(pm, at) if pm else None
             if pm is not None and decline is not None:  # the change is refused, nothing is kept
                 raise card_error(decline, payment_method=pm)
+        before = json_copy(sub)
         made = [self.proration_item(sub, customer, amount, text, price, qty, item["id"] if item else None, period, at)
                 for amount, text, price, qty, item, period in prorations]
         fresh = self._apply(sub, changes, at, reset_cycle=True)
@@ -507,8 +512,8 @@ class Subscriptions(Billing):
         for ii, (_, _, _, _, item, _) in zip(made, prorations):
             if item is None:
                 ii["parent"]["subscription_details"]["subscription_item"] = sub["items"]["data"][-1]["id"]
-        if invoice_now:
-            self.invoice_subscription(sub, customer, at, reason="subscription_update", periods=fresh)
+        if "default_payment_method" in p:
+            sub["default_payment_method"] = p["default_payment_method"] or None
         if "metadata" in p:
             metadata = p["metadata"]
             if metadata == "":
@@ -524,6 +529,9 @@ class Subscriptions(Billing):
         if "cancel_at_period_end" in p:
             sub["cancel_at_period_end"] = bool(param_bool(p, "cancel_at_period_end"))
             sub["cancel_at"] = sub["items"]["data"][0]["current_period_end"] if sub["cancel_at_period_end"] else None
+        if invoice_now:
+            self.invoice_subscription(sub, customer, at, reason="subscription_update", periods=fresh)
+        self.emit_if_changed("customer.subscription.updated", sub, before, created=at)  # one, as it ends up
         return sub
 
     def _payer(self, sub: dict, customer: dict) -> dict | None:
@@ -536,7 +544,7 @@ class Subscriptions(Billing):
         """An invoice of the subscription's pending items and ``periods``, finalized and charged to
         the default payment method; a failure leaves it open and the subscription past_due."""
         invoice = self.create_invoice(customer, currency=sub["currency"], subscription=sub["id"], created=at,
-                                      default_payment_method=None)
+                                      default_payment_method=None, emit=False)
         invoice["billing_reason"] = reason
         invoice["parent"]["subscription_details"]["metadata"] = dict(sub["metadata"])
         for ii in self.pending_for(sub):
@@ -550,6 +558,7 @@ class Subscriptions(Billing):
         if usage is not None:  # the period the pending items were added in
             invoice.update(period_start=usage[0], period_end=usage[1])
         self.retotal(invoice)
+        self.emit("invoice.created", invoice, created=at)
         self.finalize(invoice, at=at)
         sub["latest_invoice"] = invoice["id"]
         if invoice["status"] == "paid":
@@ -565,6 +574,7 @@ class Subscriptions(Billing):
     def renew(self, sub: dict, *, at: int | None = None) -> dict:
         """The next period begins: its invoice (pending items + each item's new period), charged."""
         customer = self.get("customer", sub["customer"])
+        before = json_copy(sub)
         periods = []
         usage_start = min(item["current_period_start"] for item in sub["items"]["data"])
         for item in sub["items"]["data"]:
@@ -574,8 +584,11 @@ class Subscriptions(Billing):
             item.update(current_period_start=start, current_period_end=end)
             periods.append((item["price"], item["quantity"], item, (start, end)))
         boundary = min(p[3][0] for p in periods)
-        return self.invoice_subscription(sub, customer, at if at is not None else boundary, reason="subscription_cycle",
-                                         periods=periods, usage=(usage_start, boundary))
+        ts = at if at is not None else boundary
+        invoice = self.invoice_subscription(sub, customer, ts, reason="subscription_cycle", periods=periods,
+                                            usage=(usage_start, boundary))
+        self.emit_if_changed("customer.subscription.updated", sub, before, created=ts)
+        return invoice
 
     def preview(self, params: dict) -> dict:
         """``POST /v1/invoices/create_preview``: the invoice, not stored."""
@@ -648,7 +661,7 @@ class Subscriptions(Billing):
             lines.append(self.line(preview_id, sub, amount=price["unit_amount"] * qty,
                                    description=self.period_line_text(price, qty), price=price, quantity=qty,
                                    item_id=item["id"], period=period, proration=False, preview=True))
-        invoice = self.create_invoice(customer, currency=sub["currency"], subscription=sub["id"], created=created)
+        invoice = self.create_invoice(customer, currency=sub["currency"], subscription=sub["id"], created=created, emit=False)
         self.store.remove("invoice", invoice["id"], self.owner)  # a preview is never stored
         invoice.update(
             id=preview_id,
