@@ -179,7 +179,9 @@ def root(
 
 
 def _mount() -> None:
-    from pmfin.commands import connect, costs, db, demo, disputes, dunning, fx, invoices, notifications, reconcile, report
+    from pmfin.commands import (
+        connect, costs, db, demo, disputes, dunning, events, fx, invoices, notifications, reconcile, report,
+    )
 
     app.add_typer(db.app, name="db")
     app.add_typer(report.app, name="report")
@@ -191,6 +193,8 @@ def _mount() -> None:
     app.add_typer(notifications.app, name="notifications")
     app.add_typer(reconcile.app, name="reconcile")
     app.add_typer(disputes.app, name="disputes")
+    app.add_typer(events.app, name="events")
+    app.add_typer(events.webhooks_app, name="webhooks")
     demo.register(app)
 
 

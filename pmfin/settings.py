@@ -142,6 +142,14 @@ def day_list(name: str, value: str) -> tuple[int, ...]:
     return days
 
 
+def secret_list(name: str, value: str) -> tuple[str, ...]:
+    """``whsec_a,whsec_b``: the webhook signing secrets (several while one is being rotated)."""
+    secrets = tuple(p.strip() for p in value.split(",") if p.strip())
+    if not secrets or any(not s.startswith("whsec_") or len(s) < 12 for s in secrets):
+        raise ConfigError(f"{name} must be Stripe webhook signing secrets (whsec_…), separated by commas")
+    return secrets
+
+
 def rounding_mode(name: str, value: str) -> str:
     mode = value.strip().lower().replace("-", "_")
     if mode not in ("half_up", "half_even"):
@@ -193,6 +201,8 @@ _ENV: dict[str, tuple] = {
     "dunning_grace_days": (("PMFIN_DUNNING_GRACE_DAYS",), "7", whole(0, 365, unit=" days")),
     "dunning_suspend_days": (("PMFIN_DUNNING_SUSPEND_DAYS",), "14", whole(0, 365, unit=" days")),
     "dunning_lookback_days": (("PMFIN_DUNNING_LOOKBACK_DAYS",), "30", whole(1, 3650, unit=" days")),
+    # Stripe events (pmfin webhooks serve): several secrets while one is rotated
+    "webhook_secrets": (("PMFIN_STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET"), None, secret_list),
     # reconciliation (pmfin/fees.py)
     "fee_rounding": (("PMFIN_FEE_ROUNDING",), "half_up", rounding_mode),
     "reconcile_tolerance": (("PMFIN_RECONCILE_TOLERANCE",), "0", whole(0, 1_000_000, unit=" minor units")),
@@ -263,6 +273,7 @@ class Settings:
     dunning_lookback_days: int = 30
     fee_rounding: str = "half_up"
     reconcile_tolerance: int = 0
+    webhook_secrets: tuple[str, ...] | None = None  # STRIPE_WEBHOOK_SECRET
     verbose: bool = False
     sources: Mapping[str, str] | None = None  # setting → where it came from (flag/env NAME/.env NAME)
 
