@@ -180,7 +180,8 @@ def root(
 
 def _mount() -> None:
     from pmfin.commands import (
-        connect, costs, db, demo, disputes, dunning, events, fx, invoices, notifications, reconcile, report,
+        connect, costs, db, demo, disputes, doctor, dunning, events, fx, invoices, notifications, outbox, reconcile,
+        report,
     )
 
     app.add_typer(db.app, name="db")
@@ -195,7 +196,9 @@ def _mount() -> None:
     app.add_typer(disputes.app, name="disputes")
     app.add_typer(events.app, name="events")
     app.add_typer(events.webhooks_app, name="webhooks")
+    app.add_typer(outbox.app, name="outbox")
     demo.register(app)
+    doctor.register(app)
 
 
 _mount()

@@ -443,6 +443,7 @@ class RunReport:
     notifications: SendReport | None = None
     smtp_configured: bool = True
     stripe_down: bool = False
+    stripe_down_reason: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -583,6 +584,7 @@ def _stripe_failure(report: RunReport, err: PmfinError, invoice_id: str, tenant_
     if is_unreachable(err):
         if not report.stripe_down:
             report.errors.append(f"{err.message}; the remaining cases were left unchanged")
+            report.stripe_down_reason = err.message
         report.stripe_down = True
     else:
         report.errors.append(err.message)
@@ -619,6 +621,10 @@ def run(
                         text("INSERT INTO pmfin_dunning_runs (as_of) VALUES (:at) RETURNING id"), {"at": at}
                     ).scalar_one()
             _run_locked(ctx, report)
+            if not dry_run and report.cases + report.skipped:
+                from pmfin.stripe_ops.outbox import banner_follows
+
+                banner_follows(engine, report.stripe_down_reason)
             if send and not dry_run:
                 from pmfin.notify import send_pending
 

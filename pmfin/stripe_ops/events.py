@@ -320,7 +320,22 @@ def sync(engine: Engine, client: PmfinStripeClient, settings: Settings, *, since
          process: bool = True, now: dt.datetime | None = None,
          on_page: Callable[[int], None] | None = None) -> SyncReport:
     """Fetch the events newer than the stored cursor (or created since ``since``), store them,
-    then handle them through the same pipeline as webhooks."""
+    then handle them through the same pipeline as webhooks. Raises or clears the platform's
+    "Stripe unreachable" banner."""
+    from pmfin.stripe_ops.outbox import banner_follows, unreachable
+
+    try:
+        report = _sync(engine, client, settings, since=since, process=process, now=now, on_page=on_page)
+    except PmfinError as err:
+        if unreachable(err):
+            banner_follows(engine, err.message)
+        raise
+    banner_follows(engine, report.processed.stopped if report.processed else None)
+    return report
+
+
+def _sync(engine: Engine, client: PmfinStripeClient, settings: Settings, *, since: dt.datetime | None,
+          process: bool, now: dt.datetime | None, on_page: Callable[[int], None] | None) -> SyncReport:
     now = now or dt.datetime.now(dt.timezone.utc)
     report = SyncReport()
     with engine.connect() as conn:
