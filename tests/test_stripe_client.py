@@ -192,4 +192,4 @@ def test_connection_refused(stripe_fake):
     with pytest.raises(StripeUnavailable) as exc:
         with client.errors("list accounts"):
             client.v1.accounts.list()
-    assert "no answer from http://127.0.0.1:9 after 2 attempts (ConnectionError)" in exc.value.message
+    assert "no answer from http://127.0.0.1:9 after 2 attempts (connection refused)" in exc.value.message
