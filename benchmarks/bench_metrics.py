@@ -22,6 +22,7 @@ Without ``--database-url`` it starts pmfin's embedded PostgreSQL under a tempora
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -209,7 +210,8 @@ def main() -> None:
         for n in (int(s) for s in args.sizes.split(",")):
             rows += bench_size(base, n, args.repeat)
     scans = {r["size"]: r["service"] for r in rows if r["what"].startswith("plain scan")}
-    print("\n| tenants | what | query / compute (s) | × plain scan | pmfin process wall (s) | peak RSS (MiB) |")
+    print(f"\n# measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs")
+    print("| tenants | what | query / compute (s) | × plain scan | pmfin process wall (s) | peak RSS (MiB) |")
     print("|---:|---|---:|---:|---:|---:|")
     for r in rows:
         ratio = r["service"] / scans[r["size"]]
