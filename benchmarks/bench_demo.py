@@ -13,15 +13,13 @@ under 30 s for the first run.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 
-from common import workspace
+from common import machine, workspace
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
@@ -57,8 +55,7 @@ def main() -> None:
         return f"{statistics.median(t):6.1f} s  ({min(t):.1f} … {max(t):.1f})"
 
     s = doc["summary"]
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"pmfin demo {' '.join(size)}, {when}, {os.cpu_count()} CPUs: median (min … max) of {opts.rounds} rounds")
+    print(f"pmfin demo {' '.join(size)}, {machine()}: median (min … max) of {opts.rounds} rounds")
     print(f"  fresh database       {cell('fresh')}   (target < 30 s, including the schema and the summary)")
     print(f"  re-run (replace)     {cell('rerun')}")
     print(f"  --reset              {cell('reset')}")

@@ -23,15 +23,13 @@ with the contract tables.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
 
-from common import pmfin_command, workspace
+from common import machine, pmfin_command, workspace
 
 # The report up to its first SQL statement: the listener ends the process right there.
 TO_FIRST_SQL = """
@@ -84,8 +82,7 @@ def main() -> None:
         results = [(name, timed(cmd, case_env, opts.runs)) for name, cmd, case_env in cases]
 
     base = statistics.median(results[0][1])
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"pmfin start-up, {when}: median of {opts.runs} runs of the whole process; {os.cpu_count()} CPUs, "
+    print(f"pmfin start-up, {machine()}: median of {opts.runs} runs of the whole process; "
           f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}")
     print(f"| {'case':<44} | median (s) | min … max (s) | minus python -c pass (s) |")
     print(f"|{'-' * 46}|-----------:|--------------:|-------------------------:|")
