@@ -98,6 +98,14 @@ def measure_child(cmd: list[str], env: dict[str, str], *, ok: tuple[int, ...] = 
     return wall, rss // 1024
 
 
+def machine() -> str:
+    """When and on what: for the header of a benchmark's figures (the machine may be shared)."""
+    import datetime as dt
+
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{when}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
+
+
 def pmfin_command() -> list[str]:
     """The installed ``pmfin`` script beside this interpreter (what users run), else ``-m pmfin``."""
     script = Path(sys.executable).with_name("pmfin")

@@ -189,7 +189,9 @@ def sync_cmd(
 ) -> None:
     """Refresh every connected tenant's account from Stripe and store it (so 'status --all' works offline).
 
-    Exit 1 when some accounts could not be read (listed on stdout); the others are stored."""
+    Exit 1 when some accounts could not be read (listed on stdout, and shown as failed by 'status
+    --all'); the others are stored. Exit 2, within seconds, when Stripe cannot be reached at all.
+    Accounts whose ids pmfin demo made up are skipped, with a note."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     app_ctx = get_app(ctx)
