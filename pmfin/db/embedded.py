@@ -116,10 +116,40 @@ def _start_locked(home: Path, attempts: int = 3) -> Started:
                 log = pgdata / "log"
                 hint = f" (see {log})" if log.exists() else ""
                 raise DatabaseError(f"cannot start the embedded PostgreSQL in {pgdata}: {exc}{hint}") from None
+            _wait_settled(pgdata)
             time.sleep(attempt)
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
     _ensure_database(uri)
     return Started(uri.replace("/postgres?", f"/{DB_NAME}?", 1), created)
+
+
+def _wait_settled(pgdata: Path, timeout: float = 120.0) -> None:
+    """Before another start attempt, wait until the data directory is no longer mid-way: a
+    postmaster still starting writes ``postmaster.pid`` line by line (pgserver's reader asserts on
+    a partial file), and a single-user backend (initdb's, a negative PID) holds it until it ends.
+    Returns when the file is complete with status 'ready', gone, or names a process that is gone."""
+    import os
+
+    pidfile = pgdata / "postmaster.pid"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            lines = pidfile.read_text().splitlines()
+        except FileNotFoundError:
+            return
+        except OSError:
+            lines = []
+        pid = int(lines[0]) if lines and lines[0].strip().lstrip("-").isdigit() else None
+        if pid is not None:
+            try:
+                os.kill(abs(pid), 0)
+            except ProcessLookupError:
+                return  # a stale file: pgserver starts a new server over it
+            except PermissionError:
+                pass  # alive, run as another user (pgserver's 'pgserver' user under root)
+        if pid is not None and pid > 0 and len(lines) >= 8 and lines[7].strip() == "ready":
+            return
+        time.sleep(0.5)
 
 
 def _ensure_database(uri: str) -> None:
