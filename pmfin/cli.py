@@ -179,7 +179,20 @@ def root(
 
 
 def _mount() -> None:
-    from pmfin.commands import connect, costs, db, demo, disputes, dunning, fx, invoices, notifications, reconcile, report
+    from pmfin.commands import (
+        connect,
+        costs,
+        db,
+        demo,
+        disputes,
+        dunning,
+        fx,
+        invoices,
+        notifications,
+        plans,
+        reconcile,
+        report,
+    )
 
     app.add_typer(db.app, name="db")
     app.add_typer(report.app, name="report")
@@ -191,6 +204,7 @@ def _mount() -> None:
     app.add_typer(notifications.app, name="notifications")
     app.add_typer(reconcile.app, name="reconcile")
     app.add_typer(disputes.app, name="disputes")
+    app.add_typer(plans.app, name="plans")
     demo.register(app)
 
 
