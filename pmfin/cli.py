@@ -192,6 +192,7 @@ def _mount() -> None:
         plans,
         reconcile,
         report,
+        subscription,
     )
 
     app.add_typer(db.app, name="db")
@@ -205,6 +206,7 @@ def _mount() -> None:
     app.add_typer(reconcile.app, name="reconcile")
     app.add_typer(disputes.app, name="disputes")
     app.add_typer(plans.app, name="plans")
+    app.add_typer(subscription.app, name="subscription")
     demo.register(app)
 
 
