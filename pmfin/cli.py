@@ -189,6 +189,7 @@ def _mount() -> None:
         fx,
         invoices,
         notifications,
+        payment_methods,
         plans,
         reconcile,
         report,
@@ -207,6 +208,7 @@ def _mount() -> None:
     app.add_typer(disputes.app, name="disputes")
     app.add_typer(plans.app, name="plans")
     app.add_typer(subscription.app, name="subscription")
+    app.add_typer(payment_methods.app, name="payment-methods")
     demo.register(app)
 
 
