@@ -124,7 +124,8 @@ app = typer.Typer(
     cls=PmfinGroup,
     name="pmfin",
     help="Finance operations for PenguinMails: revenue metrics and reports from the platform's Postgres, "
-    "Stripe Connect accounts, invoices and cron-run dunning with notifications, and a realistic demo history.\n\n"
+    "Stripe Connect accounts, tenant billing (plans, plan changes with prorations, cards), invoices and cron-run "
+    "dunning with notifications, and a realistic demo history.\n\n"
     "Exit codes: 0 success · 1 the command found problems · 2 bad input or configuration.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -180,6 +181,7 @@ def root(
 
 def _mount() -> None:
     from pmfin.commands import (
+        billing,
         connect,
         costs,
         db,
@@ -206,6 +208,7 @@ def _mount() -> None:
     app.add_typer(notifications.app, name="notifications")
     app.add_typer(reconcile.app, name="reconcile")
     app.add_typer(disputes.app, name="disputes")
+    app.add_typer(billing.app, name="billing")
     app.add_typer(plans.app, name="plans")
     app.add_typer(subscription.app, name="subscription")
     app.add_typer(payment_methods.app, name="payment-methods")

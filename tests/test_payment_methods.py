@@ -110,8 +110,15 @@ def test_set_default_is_refused_inside_the_dunning_retry_window(cli, stripe_env,
         f"10:00 UTC) has run, or as soon as the invoice is paid: `pmfin invoices pay {invoice['id']} --payment-method PM` "
         "pays it with that card now")
     assert snapshot(engine) == before and len(stripe_fake.requests_to("POST")) == posts
+    # billing show says the same
+    shown = js(cli("billing", "show", "--tenant", t.id, "-f", "json", env=stripe_env))
+    assert shown["dunning"][0]["card_change"] == ("blocked until the day-5 retry (due 2026-11-07 10:00 UTC) has run, "
+                                                  "or the invoice is paid")
     # the last retry runs: allowed
     assert cli("dunning", "run", "--as-of", "2026-11-09T12:00:00Z", env=stripe_env).exit_code == 0
+    shown = js(cli("billing", "show", "--tenant", t.id, "-f", "json", env=stripe_env))
+    assert (shown["tenant"]["billing_status"], shown["dunning"][0]["card_change"]) == (
+        "restricted", "allowed: every retry of this invoice has run")
     out = js(cli("payment-methods", "set-default", new, "--tenant", t.id, "-f", "json", env=stripe_env))
     assert out["changed"] is True
 
