@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -139,6 +140,13 @@ def one_error(result, code: int = 2) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     return lines[0]
+
+
+def documented(command: str) -> str:
+    """The README's paragraph on the JSON of ``command`` (in the tenant-billing section)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Tenant billing:", 1)[1].split("### JSON", 1)[1]
+    return section.split(f"- `{command}`", 1)[1].split("\n- `", 1)[0]
 
 
 def history(engine, tenant_id: str) -> list[dict]:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from billing_fixtures import at, fail_payment
 from pmfin.months import Month
-from tenant_billing_fixtures import Catalog, js
+from tenant_billing_fixtures import Catalog, documented, js
 
 INSUFFICIENT = "4000000000009995"
 
@@ -19,6 +19,19 @@ INSUFFICIENT = "4000000000009995"
 @pytest.fixture
 def cat(engine, stripe_fake):
     return Catalog(engine, stripe_fake)
+
+
+def keys(obj, skip: tuple[str, ...], prefix: str = "") -> set[str]:
+    out = set()
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in skip and not prefix:
+                out.add(k)
+                continue
+            out |= {k} | keys(v, skip, k)
+    elif isinstance(obj, list) and obj:
+        out |= keys(obj[0], skip, prefix)
+    return out
 
 
 def payment(engine, tenant, when, amount, status, *, code=None, message=None, invoice=None):
@@ -75,6 +88,10 @@ def test_one_screen_from_the_database_and_stripe(cli, stripe_env, cat, engine, s
     assert d["connect"]["status"] == "not_connected" and d["dunning"] == [] and d["stripe_error"] is None
     (preview,) = stripe_fake.requests_to("POST", "/v1/invoices/create_preview")
     assert preview.params == {"customer": t.customer["id"], "subscription": t.subscription["id"]}
+    # every key is in the README (invoices, connect and dunning are documented with their own commands)
+    text_ = documented("billing show")
+    d["subscription"].pop("plan")  # as in plans list
+    assert [k for k in sorted(keys(d, ("invoices", "connect", "dunning"))) if f"`{k}`" not in text_] == []
     assert stripe_fake.requests_to("POST", r"/v1/(subscriptions|customers|invoices/[^/]+/pay).*") == []
 
     table = cli("billing", "show", "--tenant", t.id, env=stripe_env)

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from billing_fixtures import at, fail_payment
 from smtp_server import SmtpServer, body
-from tenant_billing_fixtures import VISA, Catalog, js, one_error, snapshot
+from tenant_billing_fixtures import VISA, Catalog, documented, js, one_error, snapshot
 
 INSUFFICIENT = "4000000000009995"
 MASTERCARD = "5555555555554444"
@@ -183,6 +183,8 @@ def test_expiring_lists_default_cards_before_the_renewal_that_would_fail(cli, st
     ]
     assert out["summary"]["tenants_checked"] == 6 and out["summary"]["notified"] is None  # hooli pays nothing
     assert all(c["notified"] is None for c in out["cards"])
+    text_ = documented("payment-methods expiring")
+    assert [k for k in [*out["summary"], *out["cards"][0]] if k not in text_] == []
     wider = js(cli("payment-methods", "expiring", "--as-of", AS_OF, "--within", "61", "-f", "json", env=stripe_env))
     assert [c["tenant_name"] for c in wider["cards"]] == ["initech", "acme", "wayne", "globex"]
     table = cli("payment-methods", "expiring", "--as-of", AS_OF, env=stripe_env)

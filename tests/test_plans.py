@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from tenant_billing_fixtures import Catalog, js
+from tenant_billing_fixtures import Catalog, documented, js
 
 
 @pytest.fixture
@@ -29,6 +29,8 @@ def test_list_is_a_feature_matrix(cli, cat, engine):
     assert [a["id"] for a in d["addons"]] == ["dedicated_ip", "premium_support"]
     assert d["addons"][1]["monthly_price"] == 16583  # 199000 / 12 = 16583.33
     assert "legacy" in [p["id"] for p in js(cli("plans", "list", "--all", "-f", "json"))["plans"]]
+    text_ = documented("plans list")
+    assert [k for k in [*d["plans"][0], *d["addons"][0]] if k not in text_] == []
     table = cli("plans", "list")
     assert table.exit_code == 0
     for text_ in ("$490.00", "$40.83", "500,000", "add-on, $1,990.00 / year", "Add-ons", "$165.83"):

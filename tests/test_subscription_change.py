@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from tenant_billing_fixtures import DECLINES, Catalog, history, instant, js, one_error, plan_changes, snapshot, unix
+from tenant_billing_fixtures import DECLINES, Catalog, documented, history, instant, js, one_error, plan_changes, snapshot, unix
 
 
 @pytest.fixture
@@ -82,6 +82,8 @@ def test_a_mid_cycle_change_previewed_applied_and_recorded(cli, stripe_env, cat,
     key = f"pmfin:subscription:change:{t.id}:{t.subscription['id']}:{cat.prices[c['to']]['id']}:{unix(c['at'])}"
     assert (result["status"], result["idempotency_key"], result["total"], result["replayed"]) == ("applied", key, c["total"], False)
     assert out["preview"]["total"] == c["total"]
+    text_ = documented("subscription change --preview")
+    assert [k for k in [*out, *out["preview"], *out["preview"]["lines"][0], *result] if k not in text_] == []
     (update,) = stripe_fake.requests_to("POST", f"/v1/subscriptions/{t.subscription['id']}")
     assert update.idempotency_key == key
     assert update.params["proration_date"] == str(unix(c["at"])) and update.params["proration_behavior"] == "always_invoice"
