@@ -210,7 +210,8 @@ def set_default(engine: Engine, client: PmfinStripeClient, settings: Settings, t
         if not replayed:
             conn.execute(
                 text("INSERT INTO pmfin_payment_method_changes (tenant_id, customer_id, payment_method_id, previous_default, "
-                     "card, idempotency_key, requested_by) VALUES (:t, :c, :pm, :prev, :card, :key, :by)"),
+                     "card, idempotency_key, requested_by) VALUES (:t, :c, :pm, :prev, :card, :key, :by) "
+                "ON CONFLICT (idempotency_key) DO NOTHING"),  # two runs at once: one record, one key
                 {"t": str(tenant_id), "c": customer, "pm": pm, "prev": previous, "card": card.label, "key": key, "by": by},
             )
     try:
