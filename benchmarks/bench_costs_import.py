@@ -13,12 +13,10 @@ temporary directory.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import random
 from pathlib import Path
 
-from common import measure_child, pmfin_command, workspace
+from common import machine, measure_child, pmfin_command, workspace
 
 CATEGORIES = ["infrastructure", "software", "personnel", "legal", "insurance", "operations", "marketing", "sales",
               "customer_success", *(f"extra_{i}" for i in range(200))]
@@ -58,8 +56,7 @@ def main() -> None:
         results = [(flags, what, *measure_child([*pmfin, "costs", "import", str(big), *flags.split()], env))
                    for flags, what in runs]
         size = big.stat().st_size
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"pmfin costs import of {opts.rows:,} rows ({size / 1e6:.1f} MB), {when}, {os.cpu_count()} CPUs")
+    print(f"pmfin costs import of {opts.rows:,} rows ({size / 1e6:.1f} MB), {machine()}")
     print("| command | what | wall (s) | peak RSS (MiB) |")
     print("|---|---|---:|---:|")
     for flags, what, wall, rss in results:

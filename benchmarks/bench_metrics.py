@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, database, measure_child, pmfin_command, scratch_schema
+from common import machine, ROOT, database, measure_child, pmfin_command, scratch_schema
 from sqlalchemy import create_engine, text
 
 from pmfin.db.url import normalize
@@ -209,7 +209,8 @@ def main() -> None:
         for n in (int(s) for s in args.sizes.split(",")):
             rows += bench_size(base, n, args.repeat)
     scans = {r["size"]: r["service"] for r in rows if r["what"].startswith("plain scan")}
-    print("\n| tenants | what | query / compute (s) | × plain scan | pmfin process wall (s) | peak RSS (MiB) |")
+    print(f"\n# measured {machine()}")
+    print("| tenants | what | query / compute (s) | × plain scan | pmfin process wall (s) | peak RSS (MiB) |")
     print("|---:|---|---:|---:|---:|---:|")
     for r in rows:
         ratio = r["service"] / scans[r["size"]]

@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_startup.py [--runs 21] [--database-url URL]
 
 Each case runs the whole process ``--runs`` times (after one untimed warm-up run) and reports
-the median wall time, its spread (min … max) and the median minus that of ``python -c pass``
-(what pmfin adds to a bare interpreter):
+the median wall time, its spread (min … max), the median minus that of ``python -c pass`` (what
+pmfin adds to a bare interpreter) and the median CPU time (user + system: what the process itself
+spent, which other work on a shared machine disturbs less than the wall time):
 
 - ``python -c pass``: the interpreter alone, the baseline;
 - ``pmfin --help`` and ``pmfin report --help``;
@@ -23,15 +24,14 @@ with the contract tables.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
 import time
 
-from common import pmfin_command, workspace
+from common import machine, pmfin_command, workspace
 
 # The report up to its first SQL statement: the listener ends the process right there.
 TO_FIRST_SQL = """
@@ -51,17 +51,21 @@ main()
 REPORT = ["report", "mrr", "--month", "2025-01", "--format", "json"]
 
 
-def timed(cmd: list[str], env: dict[str, str], runs: int, ok=(0,)) -> list[float]:
-    times = []
+def timed(cmd: list[str], env: dict[str, str], runs: int, ok=(0,)) -> tuple[list[float], list[float]]:
+    """(wall times, CPU times: user + system of the process) of ``runs`` runs after a warm-up."""
+    walls, cpus = [], []
     for i in range(runs + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode not in ok:
             sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}")
         if i:  # the first run warms the file cache
-            times.append(elapsed)
-    return times
+            walls.append(elapsed)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return walls, cpus
 
 
 def main() -> None:
@@ -83,16 +87,16 @@ def main() -> None:
         ]
         results = [(name, timed(cmd, case_env, opts.runs)) for name, cmd, case_env in cases]
 
-    base = statistics.median(results[0][1])
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"pmfin start-up, {when}: median of {opts.runs} runs of the whole process; {os.cpu_count()} CPUs, "
+    base = statistics.median(results[0][1][0])
+    print(f"pmfin start-up, {machine()}: median of {opts.runs} runs of the whole process; "
           f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}")
-    print(f"| {'case':<44} | median (s) | min … max (s) | minus python -c pass (s) |")
-    print(f"|{'-' * 46}|-----------:|--------------:|-------------------------:|")
-    for name, times in results:
-        med = statistics.median(times)
+    print(f"| {'case':<44} | wall, median (s) | min … max (s) | minus python -c pass (s) | CPU, median (s) |")
+    print(f"|{'-' * 46}|-----------------:|--------------:|-------------------------:|----------------:|")
+    for name, (walls, cpus) in results:
+        med = statistics.median(walls)
         extra = "" if name == "python -c pass" else f"{med - base:.3f}"
-        print(f"| {name:<44} | {med:10.3f} | {min(times):.3f} … {max(times):.3f} | {extra:>24} |")
+        print(f"| {name:<44} | {med:16.3f} | {min(walls):.3f} … {max(walls):.3f} | {extra:>24} | "
+              f"{statistics.median(cpus):15.3f} |")
 
 
 if __name__ == "__main__":

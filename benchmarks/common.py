@@ -81,8 +81,9 @@ def workspace(url: str | None, name: str, *, contract: bool = True) -> Iterator[
         yield scoped, Path(tmp), env
 
 
-def measure_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall time and peak RSS (MiB) of ``cmd``, measured by a fresh interpreter so RUSAGE_CHILDREN is its own."""
+def measure_child(cmd: list[str], env: dict[str, str], *, ok: tuple[int, ...] = (0,)) -> tuple[float, int]:
+    """Wall time and peak RSS (MiB) of ``cmd``, measured by a fresh interpreter so RUSAGE_CHILDREN is its own.
+    ``ok``: the exit codes that count as success (``reconcile`` exits 1 when it finds differences)."""
     probe = (
         "import os, resource, subprocess, sys, time, json;"
         "t = time.perf_counter();"
@@ -92,9 +93,17 @@ def measure_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
     )
     out = subprocess.run([sys.executable, "-c", probe, *cmd], env=env, capture_output=True, text=True, check=True)
     wall, rss, code, err = json.loads(out.stdout)
-    if code:
+    if code not in ok:
         raise SystemExit(f"{' '.join(cmd)} failed ({code}): {err}")
     return wall, rss // 1024
+
+
+def machine() -> str:
+    """When and on what: for the header of a benchmark's figures (the machine may be shared)."""
+    import datetime as dt
+
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{when}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
 
 
 def pmfin_command() -> list[str]:

@@ -187,10 +187,13 @@ def _mount() -> None:
         db,
         demo,
         disputes,
+        doctor,
         dunning,
+        events,
         fx,
         invoices,
         notifications,
+        outbox,
         payment_methods,
         plans,
         reconcile,
@@ -208,11 +211,15 @@ def _mount() -> None:
     app.add_typer(notifications.app, name="notifications")
     app.add_typer(reconcile.app, name="reconcile")
     app.add_typer(disputes.app, name="disputes")
+    app.add_typer(events.app, name="events")
+    app.add_typer(events.webhooks_app, name="webhooks")
+    app.add_typer(outbox.app, name="outbox")
     app.add_typer(billing.app, name="billing")
     app.add_typer(plans.app, name="plans")
     app.add_typer(subscription.app, name="subscription")
     app.add_typer(payment_methods.app, name="payment-methods")
     demo.register(app)
+    doctor.register(app)
 
 
 _mount()

@@ -9,6 +9,10 @@ and ``service.run(...)`` imports ``pmfin.stripe_ops.dunning`` (and with it strip
 ``importlib.util.LazyLoader``: the module is a real module in ``sys.modules`` from the start, so
 a later ``import`` anywhere gets the same object. ``tests/test_startup.py`` checks that importing
 the CLI loads none of the heavy packages.
+
+Threads: the first attribute access executes the module, and in Python 3.11 ``LazyLoader`` does
+not guard that against a second thread doing the same at once (a half-initialised module, an
+ImportError). A command that starts threads touches its service first, in its own thread.
 """
 
 from __future__ import annotations

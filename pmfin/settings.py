@@ -142,6 +142,14 @@ def day_list(name: str, value: str) -> tuple[int, ...]:
     return days
 
 
+def secret_list(name: str, value: str) -> tuple[str, ...]:
+    """``whsec_a,whsec_b``: the webhook signing secrets (several while one is being rotated)."""
+    secrets = tuple(p.strip() for p in value.split(",") if p.strip())
+    if not secrets or any(not s.startswith("whsec_") or len(s) < 12 for s in secrets):
+        raise ConfigError(f"{name} must be Stripe webhook signing secrets (whsec_…), separated by commas")
+    return secrets
+
+
 def rounding_mode(name: str, value: str) -> str:
     mode = value.strip().lower().replace("-", "_")
     if mode not in ("half_up", "half_even"):
@@ -193,6 +201,8 @@ _ENV: dict[str, tuple] = {
     "dunning_grace_days": (("PMFIN_DUNNING_GRACE_DAYS",), "7", whole(0, 365, unit=" days")),
     "dunning_suspend_days": (("PMFIN_DUNNING_SUSPEND_DAYS",), "14", whole(0, 365, unit=" days")),
     "dunning_lookback_days": (("PMFIN_DUNNING_LOOKBACK_DAYS",), "30", whole(1, 3650, unit=" days")),
+    # Stripe events (pmfin webhooks serve): several secrets while one is rotated
+    "webhook_secrets": (("PMFIN_STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET"), None, secret_list),
     # reconciliation (pmfin/fees.py)
     "fee_rounding": (("PMFIN_FEE_ROUNDING",), "half_up", rounding_mode),
     "reconcile_tolerance": (("PMFIN_RECONCILE_TOLERANCE",), "0", whole(0, 1_000_000, unit=" minor units")),
@@ -232,6 +242,20 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(stream=io.StringIO(content)).items() if v is not None}
 
 
+def _lookup(name: str, env_names: tuple[str, ...], default: str | None, flags: Mapping[str, object],
+            places) -> tuple[str | None, str, str]:
+    """A setting's text: (the text, where it came from as a message names it, as ``sources`` names it)."""
+    if name in flags:
+        value = flags[name]
+        text_ = str(value).lower() if isinstance(value, bool) else str(value).strip()
+        return text_, "--" + name.replace("_", "-"), "flag"
+    for label, mapping, suffix in places:
+        hit = next((e for e in env_names if mapping.get(e) not in (None, "")), None)
+        if hit is not None:  # stripped: "sk_live_… " pasted with a space is still live
+            return mapping[hit].strip(), f"{hit}{suffix}", f"{label} {hit}"
+    return default, env_names[0], "default"
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None
@@ -263,6 +287,7 @@ class Settings:
     dunning_lookback_days: int = 30
     fee_rounding: str = "half_up"
     reconcile_tolerance: int = 0
+    webhook_secrets: tuple[str, ...] | None = None  # STRIPE_WEBHOOK_SECRET
     verbose: bool = False
     sources: Mapping[str, str] | None = None  # setting → where it came from (flag/env NAME/.env NAME)
 
@@ -302,25 +327,13 @@ class Settings:
             env_file = environ.get("PMFIN_ENV_FILE") or (".env" if Path(".env").is_file() else None)
         dotenv = read_env_file(Path(env_file)) if env_file is not None else {}
 
+        # where a value may come from: (source label, variables, how a message names the place)
+        places = (("env", environ, ""), (".env", dotenv, f" in {env_file}"))
         values: dict[str, object] = {}
         sources: dict[str, str] = {}
         for name, (env_names, default, *parser) in _ENV.items():
-            parse = parser[0] if parser else text
-            if name in flags:
-                value = flags[name]
-                raw, where, sources[name] = (str(value).lower() if isinstance(value, bool) else str(value).strip(),
-                                             "--" + name.replace("_", "-"), "flag")
-            else:
-                for source, mapping in (("env", environ), (".env", dotenv)):
-                    hit = next((e for e in env_names if mapping.get(e) not in (None, "")), None)
-                    if hit is not None:
-                        raw = mapping[hit].strip()  # "sk_live_… " pasted with a space is still live
-                        where = hit if source == "env" else f"{hit} in {env_file}"
-                        sources[name] = f"{source} {hit}"
-                        break
-                else:
-                    raw, where, sources[name] = default, env_names[0], "default"
-            values[name] = None if raw is None else parse(where, raw)
+            raw, where, sources[name] = _lookup(name, env_names, default, flags, places)
+            values[name] = None if raw is None else (parser[0] if parser else text)(where, raw)
         if values["home"] is None:
             values["home"] = default_home()
         return cls(**values, verbose=bool(flags.get("verbose", False)), sources=sources)

@@ -110,6 +110,20 @@ def cli(database_url: str, pmfin_home: Path) -> Callable[..., object]:
     return make_cli({"DATABASE_URL": database_url, "PMFIN_HOME": str(pmfin_home)})
 
 
+@pytest.fixture(scope="session")
+def demo_history(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Callable[..., object]]]:
+    """(a URL, the CLI on it) for a small demo history (200 tenants, 14 months to 2025-06) in a
+    schema of its own, made once per test worker: for tests that only read it."""
+    from demo_fixtures import drop_schema, new_schema
+
+    name, url = new_schema(pg_base_url)
+    cli = make_cli({"DATABASE_URL": url, "PMFIN_HOME": str(tmp_path_factory.mktemp("demo-home"))})
+    result = cli("demo", "--tenants", "200", "--months", "14", "--end", "2025-06")
+    assert result.exit_code == 0, result.output
+    yield url, cli
+    drop_schema(pg_base_url, name)
+
+
 def make_cli(base_env: dict[str, str | None]) -> Callable[..., object]:
     from pmfin.cli import app
 

@@ -520,7 +520,7 @@ def test_sync_skips_the_demos_made_up_accounts_with_a_note(cli, engine, stripe_f
 
     result = cli("connect", "sync", env=stripe_env)
     assert result.exit_code == 0, result.output
-    assert f"Connect sync: 2 of 2 accounts stored" in result.stdout
+    assert "Connect sync: 2 of 2 accounts stored" in result.stdout
     assert result.stderr.strip() == (
         f"skipped {skipped} demo account(s): their ids were made up by pmfin demo and exist nowhere at "
         "Stripe (see 'connect status --all')")

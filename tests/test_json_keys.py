@@ -42,23 +42,14 @@ def paths(obj, prefix: str = "") -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def documents(pg_base_url, tmp_path_factory):
-    from demo_fixtures import drop_schema, new_schema
-
-    from conftest import make_cli
-
-    name, url = new_schema(pg_base_url)
-    try:
-        cli = make_cli({"DATABASE_URL": url, "PMFIN_HOME": str(tmp_path_factory.mktemp("home"))})
-        assert cli("demo", "--tenants", "200", "--months", "14", "--end", "2025-06").exit_code == 0
-        out = {}
-        for command, args in COMMANDS.items():
-            result = cli(*args, "--format", "json")
-            assert result.exit_code == 0, (command, result.output)
-            out[command] = json.loads(result.stdout)
-        yield out
-    finally:
-        drop_schema(pg_base_url, name)
+def documents(demo_history):
+    _, cli = demo_history
+    out = {}
+    for command, args in COMMANDS.items():
+        result = cli(*args, "--format", "json")
+        assert result.exit_code == 0, (command, result.output)
+        out[command] = json.loads(result.stdout)
+    return out
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))

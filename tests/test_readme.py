@@ -43,3 +43,4 @@ def test_every_command_has_help():
         result = typer.testing.CliRunner().invoke(app, [*command.split(), "--help"])
         assert result.exit_code == 0, command
         assert "Usage" in result.stdout
+        assert "<bool>" not in result.stdout, command  # a flag takes no value (pmfin.typer_compat)

@@ -128,11 +128,14 @@ def test_fees_find_exactly_the_planted_differences(cli, engine, stripe_fake, str
     assert by_kind[("application_fee_mismatch", app["id"])]["tenant_id"] == B
     assert {d["stripe_charge_id"] for d in report["differences"]}.isdisjoint(
         {clean["id"], refunded["id"], boundary["id"], outside["id"], failed["id"], not_connect["id"]})
-    # one pass over the month: 100 a page, both expands, no request per charge
-    (listing,) = stripe_fake.requests_to("GET", "/v1/charges")
-    assert listing.params["expand"] == ["data.balance_transaction", "data.transfer"] and listing.params["limit"] == "100"
-    assert listing.params["created"] == {"gte": str(ts("2026-09-30T00:00:00")), "lt": str(ts("2026-11-02T00:00:00"))}
-    assert [r.path for r in stripe_fake.requests] == ["/v1/charges"]
+    # one pass over the month (± a day) as 33 day slices: 100 a page, both expands, no request per charge
+    listings = stripe_fake.requests_to("GET", "/v1/charges")
+    assert all(r.params["expand"] == ["data.balance_transaction", "data.transfer"] and r.params["limit"] == "100"
+               for r in listings)
+    windows = sorted((int(r.params["created"]["gte"]), int(r.params["created"]["lt"])) for r in listings)
+    assert len(windows) == 33 and windows[0][0] == ts("2026-09-30T00:00:00") and windows[-1][1] == ts("2026-11-02T00:00:00")
+    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:]))  # contiguous, no gap, no overlap
+    assert {r.path for r in stripe_fake.requests} == {"/v1/charges"}
 
     # a tolerance of 10 minor units accepts the 10¢ fee difference (and nothing else changes)
     tolerant = run(cli, stripe_env, "fees", "--tolerance", "10")
@@ -237,23 +240,34 @@ def test_a_rerun_says_what_changed_and_show_replays_a_past_run(cli, engine, stri
 
 
 def test_an_interrupted_read_resumes_from_its_last_stored_page(cli, engine, stripe_fake, stripe_env, world):
-    for i in range(250):  # three pages
+    for i in range(250):  # three pages, all in the day slice of 2026-10-05
         stripe_fake.payments.add_charge(1_000 + i, created=ts("2026-10-05T00:00:00") + i)
-    # The first page is served, then Stripe fails for good: the run stops (exit 2), its page kept.
-    # Faults apply in order: the no-op delay is used up by page 1, page 2 meets the 500s.
-    stripe_fake.inject("delay", seconds=0, method="GET", path="/v1/charges")
+    # One slice at a time, in order: Sep 30 … Oct 4 (five empty pages), then Oct 5's first page are
+    # served; from Oct 5's second page on Stripe fails for good: the run stops (exit 2), its pages kept.
+    stripe_fake.inject("delay", seconds=0, method="GET", path="/v1/charges", times=6)
     stripe_fake.inject("status", status=500, method="GET", path="/v1/charges", times=10)
-    broken = cli("reconcile", "payments", "--month", "2026-10", env=stripe_env)
+    broken = cli("reconcile", "payments", "--month", "2026-10", "--concurrency", "1", env=stripe_env)
     assert broken.exit_code == 2 and "Stripe answered HTTP 500" in broken.stderr
     with engine.connect() as conn:
-        run_row = conn.execute(text("SELECT id, status, pages, charges_read, cursor FROM pmfin_reconcile_runs")).one()
-    assert (run_row.status, run_row.pages, run_row.charges_read) == ("reading", 1, 100)
+        run_id, status = conn.execute(text("SELECT id, status FROM pmfin_reconcile_runs")).one()
+        slices = conn.execute(text("SELECT slice_start, cursor, pages, charges, done FROM pmfin_reconcile_slices "
+                                   "WHERE run_id = :r ORDER BY slice_start"), {"r": run_id}).all()
+    assert status == "reading" and len(slices) == 33  # Sep 30 … Nov 1: the month with a day's margin
+    assert [s.done for s in slices[:5]] == [True] * 5 and all(s.charges == 0 for s in slices[:5])
+    oct5 = slices[5]
+    assert (oct5.pages, oct5.charges, oct5.done) == (1, 100, False) and oct5.cursor.startswith("ch_")
+    shown = json.loads(cli("reconcile", "show", str(run_id), "--format", "json").stdout)
+    assert shown["charges_read"] == 100 and shown["summary"]["status"].startswith("interrupted")
+
     stripe_fake.faults.clear()
     before = len(stripe_fake.requests_to("GET", "/v1/charges"))
     resumed = run(cli, stripe_env, "payments")  # 250 charges without payments rows: missing_in_db
-    assert resumed["run"] == run_row.id and resumed["resumed"] is True and resumed["charges_read"] == 250
+    assert resumed["run"] == run_id and resumed["resumed"] is True and resumed["charges_read"] == 250
     gets = stripe_fake.requests_to("GET", "/v1/charges")[before:]
-    assert gets[0].params["starting_after"] == run_row.cursor and len(gets) == 2  # pages 2 and 3 only
+    resumed_oct5 = [g for g in gets if g.params["created"]["gte"] == str(ts("2026-10-05T00:00:00"))]
+    assert resumed_oct5[0].params["starting_after"] == oct5.cursor and len(resumed_oct5) == 2  # pages 2 and 3 only
+    done_days = {str(ts(f"2026-{d}T00:00:00")) for d in ("09-30", "10-01", "10-02", "10-03", "10-04")}
+    assert not [g for g in gets if g.params["created"]["gte"] in done_days]  # finished slices are not read again
     assert resumed["summary"]["by_kind"]["missing_in_db"] == 250
 
 

@@ -18,6 +18,8 @@ from pmfin.errors import UsageError
 
 TenantOption = Annotated[Optional[str], typer.Option("--tenant", "-t", help="Tenant id (UUID).", show_default=False)]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking (needed when not on a terminal).")]
+QueueOption = Annotated[bool, typer.Option("--queue", help="If Stripe cannot be reached, queue the request in the outbox "
+                                           "(`pmfin outbox flush` sends it, once, when Stripe answers) instead of failing.")]
 
 
 def parse_tenant(value: str | None, *, required: bool = False) -> uuid.UUID | None:
@@ -70,3 +72,22 @@ def progress(label: str, *, enabled: bool = True) -> Iterator[Callable[[Any, int
             bar.update(task, total=total, completed=done)
 
         yield advance
+
+
+def queue_instead(app_ctx: AppContext, err: Exception, kind: str, params: dict, key: str, *,
+                  tenant_id: str | None, fmt) -> bool:
+    """``--queue`` and Stripe could not be reached: put the request in the outbox, say so, and
+    return True; any other error: False (the caller raises it)."""
+    from pmfin.output import Col, note, render
+    from pmfin.stripe_ops import outbox
+
+    if not outbox.unreachable(err):
+        return False
+    item = outbox.queue(app_ctx.engine, kind, params, key, tenant_id=tenant_id, reason=getattr(err, "message", str(err)))
+    outbox.banner_follows(app_ctx.engine, getattr(err, "message", str(err)))
+    render({"queued": item.id, "kind": item.kind, "idempotency_key": item.idempotency_key, "new": item.new}, fmt,
+           columns=[Col("queued", kind="int"), Col("kind"), Col("idempotency_key", "idempotency key"), Col("new", kind="bool")],
+           title="Queued (Stripe cannot be reached)")
+    note(f"Stripe cannot be reached, so the request waits in the outbox as #{item.id}"
+         + ("" if item.new else " (queued before)") + ": `pmfin outbox flush` sends it once Stripe answers")
+    return True

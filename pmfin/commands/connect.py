@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from pmfin.commands.common import QueueOption, queue_instead
 from pmfin.context import AppContext, get_app
-from pmfin.errors import ProblemsFound, UsageError
+from pmfin.errors import PmfinError, ProblemsFound, UsageError
 from pmfin.lazy import lazy_module
 from pmfin.output import Col, Format, FormatOption, note, render, terminal_progress, warn
 
@@ -94,13 +95,21 @@ def create_cmd(
     country: Annotated[
         Optional[str], typer.Option("--country", help="2-letter country (default: the tenant's country, else the platform's).", show_default=False)
     ] = None,
+    queue: QueueOption = False,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Create the tenant's Express account (card_payments + transfers); a second call shows the existing one."""
     tenant_id = _tenant(tenant)
     country = service.parse_country(country)
     app_ctx = get_app(ctx)
-    result = service.create_account(app_ctx.engine, _stripe(app_ctx), tenant_id, email=email, country=country)
+    try:
+        result = service.create_account(app_ctx.engine, _stripe(app_ctx), tenant_id, email=email, country=country)
+    except PmfinError as err:
+        if queue and queue_instead(app_ctx, err, "connect.create",
+                                   {"tenant_id": str(tenant_id), "email": email, "country": country},
+                                   f"pmfin:connect:create:{tenant_id}", tenant_id=str(tenant_id), fmt=fmt):
+            return
+        raise
     title = "Connect account created" if result.created else "Connect account (already existed)"
     if fmt is Format.table:
         _render_statuses(result, fmt, title)
@@ -180,7 +189,9 @@ def sync_cmd(
 ) -> None:
     """Refresh every connected tenant's account from Stripe and store it (so 'status --all' works offline).
 
-    Exit 1 when some accounts could not be read (listed on stdout); the others are stored."""
+    Exit 1 when some accounts could not be read (listed on stdout, and shown as failed by 'status
+    --all'); the others are stored. Exit 2, within seconds, when Stripe cannot be reached at all.
+    Accounts whose ids pmfin demo made up are skipped, with a note."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     app_ctx = get_app(ctx)

@@ -47,6 +47,8 @@ def _action(p, dry_run: bool) -> str:
     if p.close and p.close != "paid_by_retry":
         parts.append({"paid_elsewhere": "close: paid elsewhere", "paid_by_retry": "close: paid by retry",
                       "voided": "close: voided (write off)", "uncollectible": "close: uncollectible (write off)"}[p.close])
+    if p.new_cards:
+        parts.append(f"retry {len(p.new_cards)} new card(s)")
     if p.skipped_slots:
         parts.append("skip day " + ", ".join(str(s) for s in p.skipped_slots))
     if p.slot is not None:
@@ -58,7 +60,7 @@ def _action(p, dry_run: bool) -> str:
 
 
 def _cards(p) -> str:
-    out = []
+    out = [f"{s.card}: {s.outcome or 'try'} (a new card)" for s in p.new_cards]
     for s in p.cards:
         if s.action == "skip":
             out.append(f"{s.card}: not tried, {s.reason}")

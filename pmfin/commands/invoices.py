@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pmfin.commands.common import TenantOption, YesOption, confirm, parse_tenant, stripe_client
+from pmfin.commands.common import QueueOption, TenantOption, YesOption, confirm, parse_tenant, queue_instead, stripe_client
 from pmfin.context import get_app
 from pmfin.errors import PmfinError, UsageError
 from pmfin.instants import parse_date
@@ -111,6 +111,7 @@ def pay_cmd(
         Optional[str],
         typer.Option("--payment-method", help="A saved card of the customer (pm_…). Default: the invoice's, else the customer's default.", show_default=False),
     ] = None,
+    queue: QueueOption = False,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Try once to pay an open invoice with one saved card (off-session).
@@ -122,7 +123,16 @@ def pay_cmd(
     invoice_id = service.parse_invoice_id(invoice)
     pm = service.parse_payment_method(payment_method) if payment_method is not None else None
     app_ctx = get_app(ctx)
-    result = service.pay_invoice(app_ctx.engine, stripe_client(app_ctx), app_ctx.settings, invoice_id, payment_method=pm)
+    try:
+        result = service.pay_invoice(app_ctx.engine, stripe_client(app_ctx), app_ctx.settings, invoice_id, payment_method=pm)
+    except PmfinError as err:
+        from pmfin.instants import utc_now
+        from pmfin.stripe_ops.outbox import queued_pay_key
+
+        if queue and queue_instead(app_ctx, err, "invoices.pay", {"invoice_id": invoice_id, "payment_method": pm},
+                                   queued_pay_key(invoice_id, pm, utc_now()), tenant_id=None, fmt=fmt):
+            return
+        raise
     render(result, fmt, columns=[
         Col("invoice_id", "invoice"), Col("number"), Col("tenant_id", "tenant"), Col("amount", kind="money"),
         Col("card"), Col("payment_method", "payment method"), Col("outcome"), Col("reason"), Col("message"),

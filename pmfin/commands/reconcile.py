@@ -28,6 +28,7 @@ app.add_typer(adjustments_app, name="adjustments")
 
 MonthOption = Annotated[str, typer.Option("--month", "-m", help="The month, YYYY-MM (UTC).", show_default=False)]
 RecordOption = Annotated[bool, typer.Option("--record-adjustments", help="Propose one adjustment per difference (pmfin_reconcile_adjustments) for a person to approve; pmfin never writes payments.")]
+ConcurrencyOption = Annotated[int, typer.Option("--concurrency", "-j", min=1, max=16, help="Day slices of the month read at once (every request paced by PMFIN_STRIPE_RATE).")]
 TOLERANCE_HELP = "Differences of at most this many minor units are accepted (PMFIN_RECONCILE_TOLERANCE, default 0: exact)."
 
 DIFF_COLUMNS = [
@@ -93,7 +94,8 @@ def _render(report, fmt: Format, title: str) -> None:
         note(f"{report.adjustments} adjustment(s) proposed: pmfin reconcile adjustments list --status proposed")
 
 
-def _run(ctx: typer.Context, kind: str, month: str, tenant: str | None, record: bool, tolerance: int | None, fmt: Format) -> None:
+def _run(ctx: typer.Context, kind: str, month: str, tenant: str | None, record: bool, tolerance: int | None,
+         concurrency: int, fmt: Format) -> None:
     from pmfin.fees import FeeModel
 
     m = Month.parse(month, flag="--month")
@@ -104,7 +106,8 @@ def _run(ctx: typer.Context, kind: str, month: str, tenant: str | None, record: 
     with progress(f"reading Stripe's charges of {m}", enabled=fmt is Format.table) as advance:
         report = service.reconcile(app_ctx.engine, stripe_client(app_ctx), FeeModel.from_settings(settings), kind, m,
                                    tenant_id=str(tenant_id) if tenant_id else None, tolerance=tol,
-                                   record_adjustments=record, on_page=lambda n: advance(None, n, 0))
+                                   record_adjustments=record, on_page=lambda n: advance(None, n, 0),
+                                   concurrency=concurrency)
     _render(report, fmt, f"Reconciliation of {kind}, {m}")
     if report.differences:
         raise ProblemsFound(f"{len(report.differences)} difference(s) in {kind} of {m} (run {report.run})")
@@ -117,6 +120,7 @@ def fees_cmd(
     tenant: TenantOption = None,
     record_adjustments: RecordOption = False,
     tolerance: Annotated[Optional[int], typer.Option("--tolerance", min=0, help=TOLERANCE_HELP, show_default=False)] = None,
+    concurrency: ConcurrencyOption = 4,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Every succeeded Connect charge of the month against the fee model and the platform's
@@ -124,7 +128,7 @@ def fees_cmd(
     application_fee_mismatch (≠ the platform share), transfer_mismatch (the tenant's net ≠ its
     share, or the transfer went to another account), recorded_fee_mismatch (the payments row ≠
     Stripe, one per fee), negative_margin (the application fee does not cover Stripe's fee)."""
-    _run(ctx, "fees", month, tenant, record_adjustments, tolerance, fmt)
+    _run(ctx, "fees", month, tenant, record_adjustments, tolerance, concurrency, fmt)
 
 
 @app.command("payments")
@@ -133,13 +137,14 @@ def payments_cmd(
     month: MonthOption,
     tenant: TenantOption = None,
     record_adjustments: RecordOption = False,
+    concurrency: ConcurrencyOption = 4,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Every payments row of the month against Stripe's charges, matched by stripe_charge_id:
     missing_in_stripe, missing_in_db, amount_mismatch, currency_mismatch, status_mismatch,
     refund_mismatch. Both sides are read with a day's margin, so a charge the other side dated in
     the neighbouring month is matched, not missing."""
-    _run(ctx, "payments", month, tenant, record_adjustments, None, fmt)
+    _run(ctx, "payments", month, tenant, record_adjustments, None, concurrency, fmt)
 
 
 @app.command("show")

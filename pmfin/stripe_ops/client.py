@@ -161,11 +161,14 @@ class PmfinStripeClient(stripe.StripeClient):
 
     @contextlib.contextmanager
     def errors(self, what: str) -> Iterator[None]:
-        """Turn a Stripe error raised inside into a pmfin error saying ``what`` failed."""
+        """Turn a Stripe error raised inside into a pmfin error saying ``what`` failed; the Stripe
+        error stays on it as ``stripe_error`` (an outage is told apart from a refusal by it)."""
         try:
             yield
         except stripe.StripeError as err:
-            raise translate_error(err, what, self) from None
+            translated = translate_error(err, what, self)
+            translated.stripe_error = err  # type: ignore[attr-defined]
+            raise translated from None
 
 
 def build_client(settings: Settings, *, backoff_initial: float = BACKOFF_INITIAL) -> PmfinStripeClient:

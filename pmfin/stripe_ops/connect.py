@@ -238,6 +238,22 @@ def _store_failure(conn: Connection, failure: SyncFailure, at: dt.datetime) -> N
     )
 
 
+def refresh_account(engine: Engine, client: PmfinStripeClient, account_id: str) -> AccountStatus | None:
+    """A tenant's account read from Stripe now and stored (an ``account.updated`` or
+    ``capability.updated`` event: the current state, whatever order events arrive in). None when
+    no tenant has this account."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT tc.tenant_id, t.name FROM tenant_config tc JOIN tenants t ON t.id = tc.tenant_id "
+                 "WHERE tc.stripe_account_id = :a"), {"a": account_id}).one_or_none()
+    if row is None:
+        return None
+    status, account = _retrieve(client, row.tenant_id, row.name, account_id)
+    with engine.begin() as conn:
+        _store(conn, status, account)
+    return status
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 

@@ -145,23 +145,29 @@ def sync(engine: Engine, client: PmfinStripeClient, settings: Settings, *, since
     result = SyncResult()
     params = {"created": {"gte": int(start.timestamp())}, "limit": 100, "expand": ["data.charge"]}
     with stripe_call(client, "list Stripe's disputes"):
-        disputes = client.v1.disputes.list(params).auto_paging_iter()
-        for obj in disputes:
-            dispute = plain(obj)
+        for obj in client.v1.disputes.list(params).auto_paging_iter():
             result.total += 1
-            with engine.begin() as conn:
-                inserted, tenant = _store(conn, dispute)
-                if not inserted:
-                    result.updated += 1
-                    continue
-                result.new.append(dispute["id"])
-                name = conn.execute(text("SELECT name FROM tenants WHERE id = :t"), {"t": tenant}).scalar_one_or_none() if tenant else None
-                if dispute["status"] in AWAITING or dispute["status"] in OPEN:
-                    for notice in _notices(dispute, tenant, name, settings.finance_email):
-                        record(conn, notice, smtp_configured=settings.smtp is not None, at=now)
+            if store_dispute(engine, plain(obj), settings, now=now):
+                result.new.append(obj["id"])
+            else:
+                result.updated += 1
     if send and settings.smtp is not None and result.new:
         result.notifications = send_pending(engine, settings.smtp)
     return result
+
+
+def store_dispute(engine: Engine, dispute: dict, settings: Settings, *, now: dt.datetime | None = None) -> bool:
+    """Store a dispute as Stripe shows it now (its ``charge`` expanded, for the tenant); a new open
+    one is told once — urgently — to the tenant and to finance, in the same transaction. True when new."""
+    with engine.begin() as conn:
+        inserted, tenant = _store(conn, dispute)
+        if not inserted:
+            return False
+        name = conn.execute(text("SELECT name FROM tenants WHERE id = :t"), {"t": tenant}).scalar_one_or_none() if tenant else None
+        if dispute["status"] in OPEN:
+            for notice in _notices(dispute, tenant, name, settings.finance_email):
+                record(conn, notice, smtp_configured=settings.smtp is not None, at=now)
+    return True
 
 
 _LIST = """

@@ -175,6 +175,36 @@ def open_cases(conn: Connection, tenant_id: str | None = None) -> list[Case]:
     return [_case(r) for r in rows]
 
 
+def pending_card_retries(conn: Connection, invoice_id: str) -> list[str]:
+    """Payment methods saved since the case opened that no run has tried yet (one retry each)."""
+    if "pmfin_dunning_card_retries" not in _tables(conn):
+        return []
+    return list(conn.execute(
+        text("SELECT payment_method_id FROM pmfin_dunning_card_retries WHERE invoice_id = :i AND attempted_at IS NULL "
+             "ORDER BY created_at, payment_method_id"), {"i": invoice_id}).scalars())
+
+
+def request_card_retry(engine: Engine, tenant_id: str, payment_method_id: str, *, saved_at: dt.datetime,
+                       event_id: str | None = None) -> list[str]:
+    """A tenant with an open dunning case saved a card (at ``saved_at``): the next run tries it once
+    on each open invoice whose payment failed before the card was saved — a card older than the
+    failure is not new, the retries already try it. Returns the invoices it will be tried on (none
+    when the card was already requested)."""
+    with engine.begin() as conn:
+        return list(conn.execute(
+            text(
+                """
+                INSERT INTO pmfin_dunning_card_retries (tenant_id, invoice_id, payment_method_id, event_id)
+                SELECT c.tenant_id, c.invoice_id, :pm, :event FROM pmfin_dunning_cases c
+                WHERE c.tenant_id = :t AND c.status = 'open' AND c.day0 < :saved
+                ON CONFLICT DO NOTHING
+                RETURNING invoice_id
+                """
+            ),
+            {"t": tenant_id, "pm": payment_method_id, "event": event_id, "saved": saved_at},
+        ).scalars())
+
+
 def set_tenant_status(conn: Connection, tenant_id: str) -> str:
     """``tenant_config.billing_status`` := the worst stage among the tenant's open cases."""
     worst = conn.execute(
@@ -327,6 +357,7 @@ class CasePlan:
     skipped_slots: list[int] = field(default_factory=list)
     slot: int | None = None
     cards: list[CardStep] = field(default_factory=list)
+    new_cards: list[CardStep] = field(default_factory=list)  # a card the tenant just saved: one retry each
     resend: list[str] = field(default_factory=list)  # keys of unfinished attempts sent again
     stage_to: str | None = None
     notifications: list[str] = field(default_factory=list)
@@ -336,7 +367,7 @@ class CasePlan:
 
 
 def plan_case(policy: Policy, case: Case, invoice: dict, cards: list[Card] | None, attempts: list,
-              at: dt.datetime) -> CasePlan:
+              at: dt.datetime, new_cards: list[Card] | None = None) -> CasePlan:
     """Decide what to do for ``case`` at ``at``, given a fresh read of its invoice (and the
     customer's cards, when a slot is due). Pure: the same plan drives the dry run and the run."""
     status = invoice.get("status")
@@ -357,6 +388,9 @@ def plan_case(policy: Policy, case: Case, invoice: dict, cards: list[Card] | Non
     if status != "open":
         plan.result, plan.note = "unchanged", f"the invoice is {status}: nothing to do"
         return plan
+    for card in new_cards or []:  # the best recovery tools retry the moment a card is updated
+        plan.new_cards.append(CardStep(card.id, card.label, "try", "a new card",
+                                       key=idempotency_key("dunning", case.invoice_id, "card", card.id)))
     due = [s for s in policy.retry_days if policy.due(case.day0, s) <= at and s not in case.slots]
     if due:
         plan.slot = max(due)
@@ -381,7 +415,7 @@ def plan_case(policy: Policy, case: Case, invoice: dict, cards: list[Card] | Non
         plan.notifications.append(target + (" (unless the retry succeeds)" if plan.slot else ""))
     nxt = policy.next_slot(case.day0, at, set(case.slots) | set(due))
     plan.next_retry = nxt[1] if nxt else None
-    plan.result = "retry" if plan.slot else ("stage" if plan.stage_to else "waiting")
+    plan.result = "retry" if (plan.slot or plan.new_cards) else ("stage" if plan.stage_to else "waiting")
     return plan
 
 
@@ -409,6 +443,7 @@ class RunReport:
     notifications: SendReport | None = None
     smtp_configured: bool = True
     stripe_down: bool = False
+    stripe_down_reason: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -472,14 +507,17 @@ def _open_case(conn: Connection, ctx: _Ctx, case: Case, invoice: dict) -> bool:
 
 
 def open_case_from_event(engine: Engine, client: PmfinStripeClient, settings: Settings, *, tenant_id: str,
-                         invoice_id: str, day0: dt.datetime) -> bool:
-    """Open a case for an ``invoice.payment_failed`` event (day 0 = the event's ``created``)."""
-    ctx = _Ctx(engine, client, Policy.from_settings(settings), day0, False, settings.smtp is not None, None)
-    invoice = retrieve_invoice(client, invoice_id)
+                         invoice: dict, day0: dt.datetime, now: dt.datetime | None = None) -> bool:
+    """Open a case for an ``invoice.payment_failed`` event: day 0 = the event's ``created``,
+    ``invoice`` as Stripe shows it now (only an open invoice gets a case). True when opened."""
     if invoice.get("status") != "open":
         return False
+    ctx = _Ctx(engine, client, Policy.from_settings(settings), now or dt.datetime.now(dt.timezone.utc), False,
+               settings.smtp is not None, None)
     case = _case_from_invoice(tenant_id, invoice, day0, source="event")
     with engine.begin() as conn:
+        if "pmfin_dunning_ignored" in _tables(conn):
+            conn.execute(text("DELETE FROM pmfin_dunning_ignored WHERE invoice_id = :i"), {"i": invoice["id"]})
         return _open_case(conn, ctx, case, invoice)
 
 
@@ -546,6 +584,7 @@ def _stripe_failure(report: RunReport, err: PmfinError, invoice_id: str, tenant_
     if is_unreachable(err):
         if not report.stripe_down:
             report.errors.append(f"{err.message}; the remaining cases were left unchanged")
+            report.stripe_down_reason = err.message
         report.stripe_down = True
     else:
         report.errors.append(err.message)
@@ -582,6 +621,10 @@ def run(
                         text("INSERT INTO pmfin_dunning_runs (as_of) VALUES (:at) RETURNING id"), {"at": at}
                     ).scalar_one()
             _run_locked(ctx, report)
+            if not dry_run and report.cases + report.skipped:
+                from pmfin.stripe_ops.outbox import banner_follows
+
+                banner_follows(engine, report.stripe_down_reason)
             if send and not dry_run:
                 from pmfin.notify import send_pending
 
@@ -637,19 +680,26 @@ def _work_case(ctx: _Ctx, report: RunReport, case: Case, invoice: dict | None) -
             return _unchanged(case, ctx.at, "Stripe unreachable: left unchanged, the slot stays due")
 
 
+def _planned(ctx: _Ctx, case: Case, invoice: dict, attempts: list, wanted: list[str]) -> CasePlan:
+    """``plan_case`` with the customer's cards read from Stripe only when a slot is due or a new
+    card waits for its retry."""
+    plan = plan_case(ctx.policy, case, invoice, None, attempts, ctx.at)
+    if (plan.slot is not None or wanted) and plan.invoice_status == "open":
+        cards = customer_cards(ctx.client, invoice["customer"]) if invoice.get("customer") else []
+        new = [c for c in cards if c.id in wanted]
+        plan = plan_case(ctx.policy, case, invoice, cards if plan.slot is not None else None, attempts, ctx.at, new)
+    return plan
+
+
 def _plan_fresh(ctx: _Ctx, report: RunReport, case: Case, invoice: dict | None) -> CasePlan:
     """Read the invoice (and the cards when a slot is due) and plan; no writes."""
     try:
         invoice = invoice or retrieve_invoice(ctx.client, case.invoice_id)
         with ctx.engine.connect() as conn:
             attempts = attempts_for(conn, case.invoice_id)
-        plan = plan_case(ctx.policy, case, invoice, None, attempts, ctx.at)
-        unfinished = [a for a in attempts if a.outcome is None]
-        plan.resend = [a.idempotency_key for a in unfinished]
-        if plan.slot is not None and invoice.get("customer"):
-            cards = customer_cards(ctx.client, invoice["customer"])
-            plan = plan_case(ctx.policy, case, invoice, cards, attempts, ctx.at)
-            plan.resend = [a.idempotency_key for a in unfinished]
+            wanted = pending_card_retries(conn, case.invoice_id)
+        plan = _planned(ctx, case, invoice, attempts, wanted)
+        plan.resend = [a.idempotency_key for a in attempts if a.outcome is None]
         return plan
     except PmfinError as err:
         _stripe_failure(report, err, case.invoice_id, case.tenant_id)
@@ -683,10 +733,8 @@ def _work_case_locked(ctx: _Ctx, report: RunReport, case: Case, invoice: dict | 
     with engine.begin() as conn:
         _refresh_case(conn, case, invoice)
         attempts = attempts_for(conn, case.invoice_id)
-    plan = plan_case(ctx.policy, case, invoice, None, attempts, ctx.at)
-    if plan.slot is not None:
-        cards = customer_cards(ctx.client, invoice["customer"]) if invoice.get("customer") else []
-        plan = plan_case(ctx.policy, case, invoice, cards, attempts, ctx.at)
+        wanted = pending_card_retries(conn, case.invoice_id)
+    plan = _planned(ctx, case, invoice, attempts, wanted)
     plan.resend = resent
     paid_by = "paid_by_retry" if any(r.outcome == "succeeded" for r in replays) else None
     return _execute(ctx, case, invoice, plan, replays, paid_by)
@@ -706,6 +754,24 @@ def _execute(ctx: _Ctx, case: Case, invoice: dict, plan: CasePlan, replays: list
                 told.append("recovered")
         plan.close = reason
         return plan
+    tried_new: set[str] = set()
+    for step in plan.new_cards:
+        result = attempt_payment(engine, ctx.client, tenant_id=case.tenant_id, invoice=invoice, card=step.card,
+                                 pm=step.payment_method_id, key=step.key, origin="dunning", slot=None)
+        step.outcome = f"declined ({result.reason})" if result.outcome == "declined" else result.outcome
+        tried_new.add(step.payment_method_id)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE pmfin_dunning_card_retries SET attempted_at = now(), outcome = :o "
+                              "WHERE invoice_id = :i AND payment_method_id = :pm"),
+                         {"o": step.outcome, "i": case.invoice_id, "pm": step.payment_method_id})
+            if result.outcome == "succeeded" and _close(conn, ctx, case, "paid_by_retry", result.invoice or invoice):
+                told.append("recovered")
+        if result.outcome == "succeeded":
+            plan.close, plan.result, plan.stage_to, plan.slot = "paid_by_retry", "recovered", None, None
+            return plan
+    for step in plan.cards:  # a new card just tried is not tried again in the same run
+        if step.action == "try" and step.payment_method_id in tried_new:
+            step.action, step.reason = "skip", "tried as a new card in this run"
     if plan.skipped_slots:
         with engine.begin() as conn:
             for slot in plan.skipped_slots:  # a late run: never two slots in one run

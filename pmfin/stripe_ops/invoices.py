@@ -284,16 +284,10 @@ def attempts_for(conn: Connection, invoice_id: str) -> list[Attempt]:
 # -- Stripe reads ------------------------------------------------------------------------------
 
 
-@contextmanager
-def stripe_call(client: PmfinStripeClient, what: str) -> Iterator[None]:
-    """Like ``client.errors``; the PmfinError it raises keeps the Stripe error as ``__cause__``'s
-    stand-in ``stripe_error`` attribute, so callers can tell an outage from a refusal."""
-    try:
-        yield
-    except stripe.StripeError as err:
-        translated = translate_error(err, what, client)
-        translated.stripe_error = err  # type: ignore[attr-defined]
-        raise translated from None
+def stripe_call(client: PmfinStripeClient, what: str):
+    """``client.errors``: a Stripe error becomes the pmfin error saying ``what`` failed, with the
+    Stripe error kept as ``stripe_error`` (so callers can tell an outage from a refusal)."""
+    return client.errors(what)
 
 
 def is_not_found(err: PmfinError) -> bool:
@@ -570,11 +564,12 @@ class PayResult:
 
 
 def pay_invoice(engine: Engine, client: PmfinStripeClient, settings: Settings, invoice_id: str, *,
-                payment_method: str | None = None, now: dt.datetime | None = None) -> PayResult:
+                payment_method: str | None = None, now: dt.datetime | None = None, key: str | None = None) -> PayResult:
     """One attempt to pay an open (or uncollectible) invoice with one saved card.
 
     A rerun after a lost answer re-sends the unfinished attempt's key (Stripe answers it once);
-    an invoice that is paid, void or draft is refused before anything is sent."""
+    an invoice that is paid, void or draft is refused before anything is sent. ``key``: the
+    idempotency key to use instead of the attempt-count one (a request queued in the outbox)."""
     from pmfin.stripe_ops import dunning
 
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -612,8 +607,9 @@ def pay_invoice(engine: Engine, client: PmfinStripeClient, settings: Settings, i
     with invoice_lock(engine, invoice_id) as locked:
         if not locked:
             raise UsageError(f"invoice {invoice_id} is being worked on by a dunning run or another `invoices pay`; try again shortly")
-        with engine.connect() as conn:
-            key = manual_key(conn, inv, card.id)
+        if key is None:
+            with engine.connect() as conn:
+                key = manual_key(conn, inv, card.id)
         result = attempt_payment(engine, client, tenant_id=tenant[0], invoice=inv, card=card.label, pm=card.id,
                                  key=key, origin="manual", slot=None)
         closed = False

@@ -9,6 +9,14 @@ request log and the spec check) is shared by every resource and never needs chan
 Files Stripe serves outside the API (an invoice's PDF) are handlers on ``resources.FILES`` that
 return a ``RawResponse``: like Stripe's file links they need no key, and they are neither spec
 checked nor idempotent; faults and the request log apply to them as to any request.
+
+Events: a resource that changes state records it with its engine's ``emit(type, obj, before)``
+(``resources/billing.py``; ``before`` — a copy from before the change — gives
+``previous_attributes``), or ``fake.events.record`` directly. While a handler runs,
+``fake.request_context`` names the request (its ``Request-Id``, which ``handle`` returns among the
+extra headers, and its ``Idempotency-Key``), so its events carry ``request``; a helper's events
+are automatic (``request`` nulls). A replayed idempotent request runs no handler: no new events.
+A new endpoint also adds its SDK params class to ``spec.SDK_PARAMS``.
 """
 
 from __future__ import annotations

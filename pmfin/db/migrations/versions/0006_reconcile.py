@@ -26,10 +26,10 @@ def upgrade() -> None:
             window_start    timestamptz NOT NULL,     -- charges read: the month with a day's margin
             window_end      timestamptz NOT NULL,
             status          text NOT NULL DEFAULT 'reading' CHECK (status IN ('reading', 'done')),
-            cursor          text,                     -- the last charge of the last stored page
             pages           integer NOT NULL DEFAULT 0,
             charges_read    integer NOT NULL DEFAULT 0,
             started_at      timestamptz NOT NULL DEFAULT now(),
+            read_at         timestamptz,              -- when the read of Stripe's charges ended
             finished_at     timestamptz,
             previous_run_id bigint,
             summary         jsonb
@@ -37,6 +37,20 @@ def upgrade() -> None:
         """
     )
     op.execute("CREATE INDEX IF NOT EXISTS pmfin_reconcile_runs_month ON pmfin_reconcile_runs (kind, month, id)")
+    op.execute(
+        """
+        CREATE TABLE IF NOT EXISTS pmfin_reconcile_slices (
+            run_id      bigint NOT NULL REFERENCES pmfin_reconcile_runs (id) ON DELETE CASCADE,
+            slice_start timestamptz NOT NULL,         -- the window is read as day slices, in parallel
+            slice_end   timestamptz NOT NULL,
+            cursor      text,                         -- the last charge of the slice's last stored page
+            pages       integer NOT NULL DEFAULT 0,
+            charges     integer NOT NULL DEFAULT 0,
+            done        boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (run_id, slice_start)
+        )
+        """
+    )
     op.execute(
         """
         CREATE TABLE IF NOT EXISTS pmfin_stripe_charges (
@@ -138,5 +152,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in ("pmfin_disputes", "pmfin_reconcile_adjustments", "pmfin_reconcile_differences",
-                  "pmfin_stripe_charges", "pmfin_reconcile_runs"):
+                  "pmfin_stripe_charges", "pmfin_reconcile_slices", "pmfin_reconcile_runs"):
         op.execute(f"DROP TABLE IF EXISTS {table}")

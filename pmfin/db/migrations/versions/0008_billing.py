@@ -11,13 +11,13 @@
   the default, when, and under which key (a rerun after a lost answer re-sends that key); an
   audit trail for "who changed my card?".
 
-Revision ID: 0007_billing
+Revision ID: 0008_billing
 """
 
 from alembic import op
 
-revision = "0007_billing"
-down_revision = "0006_reconcile"
+revision = "0008_billing"
+down_revision = "0007_events"
 branch_labels = None
 depends_on = None
 
