@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,7 @@ def main() -> None:
     finally:
         fake.stop()
         embedded.stop(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
