@@ -124,7 +124,8 @@ app = typer.Typer(
     cls=PmfinGroup,
     name="pmfin",
     help="Finance operations for PenguinMails: revenue metrics and reports from the platform's Postgres, "
-    "Stripe Connect accounts, invoices and cron-run dunning with notifications, and a realistic demo history.\n\n"
+    "Stripe Connect accounts, tenant billing (plans, plan changes with prorations, cards), invoices and cron-run "
+    "dunning with notifications, and a realistic demo history.\n\n"
     "Exit codes: 0 success · 1 the command found problems · 2 bad input or configuration.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -180,8 +181,24 @@ def root(
 
 def _mount() -> None:
     from pmfin.commands import (
-        connect, costs, db, demo, disputes, doctor, dunning, events, fx, invoices, notifications, outbox, reconcile,
+        billing,
+        connect,
+        costs,
+        db,
+        demo,
+        disputes,
+        doctor,
+        dunning,
+        events,
+        fx,
+        invoices,
+        notifications,
+        outbox,
+        payment_methods,
+        plans,
+        reconcile,
         report,
+        subscription,
     )
 
     app.add_typer(db.app, name="db")
@@ -197,6 +214,10 @@ def _mount() -> None:
     app.add_typer(events.app, name="events")
     app.add_typer(events.webhooks_app, name="webhooks")
     app.add_typer(outbox.app, name="outbox")
+    app.add_typer(billing.app, name="billing")
+    app.add_typer(plans.app, name="plans")
+    app.add_typer(subscription.app, name="subscription")
+    app.add_typer(payment_methods.app, name="payment-methods")
     demo.register(app)
     doctor.register(app)
 

@@ -446,16 +446,16 @@ _ALL = f"""
     LEFT JOIN tenant_config tc ON tc.tenant_id = t.id
     LEFT JOIN pmfin_connect_accounts c ON c.tenant_id = t.id AND c.stripe_account_id = tc.stripe_account_id
     LEFT JOIN pmfin_connect_failures f ON f.tenant_id = t.id AND f.stripe_account_id = tc.stripe_account_id
-    WHERE t.deleted IS NULL
+    WHERE t.deleted IS NULL AND (CAST(:tenant AS uuid) IS NULL OR t.id = CAST(:tenant AS uuid))
     ORDER BY t.name NULLS LAST, t.id
 """
 
 
-def all_statuses(engine: Engine) -> list[AccountStatus]:
-    """Every tenant, from what ``connect sync`` last stored: no Stripe call. An account the last
-    sync could not read is ``failed``, with the error and when (newer than its last good read)."""
+def all_statuses(engine: Engine, tenant_id: uuid.UUID | None = None) -> list[AccountStatus]:
+    """Every tenant (or one), from what ``connect sync`` last stored: no Stripe call. An account the
+    last sync could not read is ``failed``, with the error and when (newer than its last good read)."""
     with engine.connect() as conn:
-        rows = conn.execute(readable(conn, _ALL)).all()
+        rows = conn.execute(readable(conn, _ALL), {"tenant": str(tenant_id) if tenant_id else None}).all()
     out = []
     for r in rows:
         if r.stripe_account_id is None:

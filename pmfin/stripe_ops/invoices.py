@@ -501,20 +501,26 @@ def resolve_unfinished(engine: Engine, client: PmfinStripeClient, attempt: Attem
 
 
 @contextmanager
-def invoice_lock(engine: Engine, invoice_id: str, *, wait: bool = False) -> Iterator[bool]:
-    """A session-level advisory lock on one invoice: ``invoices pay``/``void`` and a dunning run
-    never act on the same invoice at the same moment. Yields False when another holds it."""
+def advisory_lock(engine: Engine, key: str, *, wait: bool = False) -> Iterator[bool]:
+    """A session-level Postgres advisory lock named ``key`` for the block. Yields False when
+    another session holds it (``wait``: wait for it instead)."""
     with engine.connect() as conn:
         fn = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
-        got = conn.execute(text(f"SELECT {fn}(hashtextextended(:k, 0))"), {"k": f"pmfin:invoice:{invoice_id}"}).scalar()
+        got = conn.execute(text(f"SELECT {fn}(hashtextextended(:k, 0))"), {"k": key}).scalar()
         conn.commit()
         got = True if wait else bool(got)
         try:
             yield got
         finally:
             if got:
-                conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), {"k": f"pmfin:invoice:{invoice_id}"})
+                conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), {"k": key})
                 conn.commit()
+
+
+def invoice_lock(engine: Engine, invoice_id: str, *, wait: bool = False):
+    """The lock of one invoice: ``invoices pay``/``void`` and a dunning run never act on the same
+    invoice at the same moment. Yields False when another holds it."""
+    return advisory_lock(engine, f"pmfin:invoice:{invoice_id}", wait=wait)
 
 
 def manual_key(conn: Connection, invoice: dict, pm: str) -> str:
