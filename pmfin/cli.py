@@ -199,6 +199,7 @@ def _mount() -> None:
         reconcile,
         report,
         subscription,
+        usage,
     )
 
     app.add_typer(db.app, name="db")
@@ -218,6 +219,7 @@ def _mount() -> None:
     app.add_typer(plans.app, name="plans")
     app.add_typer(subscription.app, name="subscription")
     app.add_typer(payment_methods.app, name="payment-methods")
+    app.add_typer(usage.app, name="usage")
     demo.register(app)
     doctor.register(app)
 

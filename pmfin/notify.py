@@ -182,7 +182,9 @@ def message_id(key: str, sender: str) -> str:
 
 
 def build_message(row, sender: str) -> EmailMessage:
-    msg = EmailMessage()
+    from email import policy
+
+    msg = EmailMessage(policy=policy.default.clone(max_line_length=998))  # RFC 5322's limit: keys stay on one line
     msg["From"] = sender
     msg["To"] = row.recipient
     msg["Subject"] = row.subject

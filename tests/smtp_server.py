@@ -5,6 +5,7 @@ refuse a recipient for good."""
 from __future__ import annotations
 
 import email
+import email.policy
 import socket
 import threading
 from email.message import Message
@@ -34,7 +35,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        msg = email.message_from_bytes(envelope.content)
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)  # headers unfolded
         with self.box.lock:
             self.box.messages.append(msg)
         return "250 Message accepted for delivery"
