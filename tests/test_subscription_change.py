@@ -266,3 +266,34 @@ def test_the_platform_history_feeds_the_movements_of_the_month(cli, stripe_env, 
     assert after["mrr"] - before["mrr"] == 5000 - 10000
     assert after["mrr"] - after["prev_mrr"] == (after["new"] + after["reactivation"] + after["expansion"]
                                                  - after["contraction"] - after["churn"])
+
+
+def test_a_change_asked_for_during_an_outage_is_queued_and_applied_once(cli, stripe_env, cat, engine, stripe_fake):
+    """Stripe down: ``--queue`` stores the change with its proration instant (16 January 00:00, the
+    figures of the monthly upgrade above: 2581 due now); the flush applies it once, the second flush
+    finds nothing, and the history is the same as a change made live."""
+    from smtp_server import free_port
+
+    t = cat.tenant("Acme", "professional")
+    outage = {**stripe_env, "STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}", "PMFIN_STRIPE_MAX_RETRIES": "0"}
+    refused = change(cli, outage, t.id, "enterprise", "--yes", "--proration-date", "2026-01-16")
+    assert refused.exit_code != 0 and "--queue" not in refused.stdout
+    queued = change(cli, outage, t.id, "enterprise", "--yes", "--queue", "--proration-date", "2026-01-16", "-f", "json")
+    assert queued.exit_code == 0, queued.output
+    item = js(queued)
+    assert item["new"] is True
+    assert item["idempotency_key"] == f"pmfin:outbox:subscription.change:{t.id}:enterprise:{unix('2026-01-16T00:00:00')}"
+    assert js(change(cli, outage, t.id, "enterprise", "--yes", "--queue", "--proration-date", "2026-01-16",
+                     "-f", "json"))["new"] is False  # asked twice, queued once
+    assert len(history(engine, t.id)) == 1 and plan_changes(engine, t.id) == []
+
+    flushed = cli("outbox", "flush", "--format", "json", env=stripe_env)
+    assert flushed.exit_code == 0, flushed.output
+    assert js(flushed) == [{"id": item["queued"], "kind": "subscription.change", "result": "sent", "error": None}]
+    assert cli("outbox", "flush", "--format", "json", env=stripe_env).stdout.strip() == "[]"
+    (update,) = stripe_fake.requests_to("POST", f"/v1/subscriptions/{t.subscription['id']}")
+    assert update.params["proration_date"] == str(unix("2026-01-16T00:00:00"))
+    old, new = history(engine, t.id)
+    assert (old["ended_at"], new["plan_id"], new["started_at"]) == (instant("2026-01-16"), "enterprise", instant("2026-01-16"))
+    (recorded,) = plan_changes(engine, t.id)
+    assert (recorded["status"], recorded["credit"], recorded["charge"]) == ("applied", -2529, 5110)  # 2581 due now

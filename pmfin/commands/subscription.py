@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from pmfin.commands.common import TenantOption, YesOption, confirm, parse_tenant, stripe_client
+from pmfin.commands.common import QueueOption, TenantOption, YesOption, confirm, parse_tenant, queue_instead, stripe_client
 from pmfin.context import get_app
-from pmfin.errors import ProblemsFound
+from pmfin.errors import PmfinError, ProblemsFound
 from pmfin.instants import parse_instant
 from pmfin.lazy import lazy_module
 from pmfin.output import Col, Format, FormatOption, note, render, render_sections, to_plain, warn
@@ -63,6 +63,7 @@ def change_cmd(
                      "billing period and not in the future. Default: now."),
     ] = None,
     yes: YesOption = False,
+    queue: QueueOption = False,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Preview the change with Stripe's prorations — the credit for the unused time of the old plan,
@@ -78,6 +79,25 @@ def change_cmd(
     plan_id = plans.parse_plan_id(to)
     at = parse_instant(proration_date, flag="--proration-date") if proration_date is not None else None
     app_ctx = get_app(ctx)
+    try:
+        _change(app_ctx, tenant_id, plan_id, at, preview=preview, force=force, yes=yes, fmt=fmt)
+    except PmfinError as err:
+        if not queue or preview:
+            raise
+        from pmfin.instants import utc_now
+        from pmfin.stripe_ops.outbox import unreachable
+
+        if not unreachable(err):
+            raise
+        when = (at or utc_now()).replace(microsecond=0)
+        confirm(f"Stripe cannot be reached: queue the change of tenant {tenant_id} to {plan_id}, prorated from "
+                f"{when:%Y-%m-%d %H:%M:%S} UTC, to be applied unseen when Stripe answers?", yes=yes)
+        params = {"tenant_id": str(tenant_id), "to": plan_id, "proration_date": f"{when:%Y-%m-%dT%H:%M:%SZ}", "force": force}
+        key = f"pmfin:outbox:subscription.change:{tenant_id}:{plan_id}:{int(when.timestamp())}"
+        queue_instead(app_ctx, err, "subscription.change", params, key, tenant_id=str(tenant_id), fmt=fmt)
+
+
+def _change(app_ctx, tenant_id, plan_id: str, at, *, preview: bool, force: bool, yes: bool, fmt: Format) -> None:
     client = stripe_client(app_ctx)
     finished = [] if preview else service.finish_pending(app_ctx.engine, client, tenant_id)
     if fmt is not Format.json:

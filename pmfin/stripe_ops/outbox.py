@@ -1,7 +1,7 @@
 """Working through a Stripe outage (issue 9; seed: Stripe Service Outage).
 
 - **The outbox.** A request a person asked for while Stripe could not be reached — ``invoices pay
-  --queue``, ``connect create --queue`` — is stored in ``pmfin_outbox`` with its idempotency key
+  --queue``, ``connect create --queue``, ``subscription change --queue`` — is stored in ``pmfin_outbox`` with its idempotency key
   instead of being lost; ``pmfin outbox flush`` sends what is queued once Stripe answers, each
   item under its key, so flushing twice (or two flushes at once: row locks) sends one request per
   key. ``pmfin outbox list`` shows the queue, with the emails still waiting for SMTP.
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pmfin.settings import Settings
     from pmfin.stripe_ops.client import PmfinStripeClient
 
-KINDS = ("invoices.pay", "connect.create")
+KINDS = ("invoices.pay", "connect.create", "subscription.change")
 
 
 def unreachable(err: BaseException) -> bool:
@@ -173,6 +173,23 @@ def _send(engine: Engine, client: PmfinStripeClient, settings: Settings, item: O
 
         return to_plain(create_account(engine, client, uuid.UUID(p["tenant_id"]), email=p.get("email"),
                                        country=p.get("country")))
+    if item.kind == "subscription.change":
+        import uuid
+
+        from pmfin.instants import parse_instant
+        from pmfin.output import to_plain
+        from pmfin.stripe_ops import subscriptions
+
+        tenant = uuid.UUID(p["tenant_id"])
+        for done in subscriptions.finish_pending(engine, client, tenant):  # an earlier lost answer first
+            if done.to_plan == p["to"] and done.status == "applied":
+                return to_plain(done)
+        plan = subscriptions.preview_change(engine, client, tenant, p["to"], force=bool(p.get("force")),
+                                            proration_date=parse_instant(p["proration_date"], flag="proration date"))
+        result = subscriptions.apply_change(engine, client, plan, by=item.queued_by)
+        if result.status != "applied":
+            raise UsageError(f"the change to {p['to']} was {result.status}: {result.message}")
+        return to_plain(result)
     raise ValueError(f"unknown outbox kind {item.kind!r}")
 
 
