@@ -101,6 +101,17 @@ def pmfin_home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def smtp() -> Iterator[object]:
+    """A real SMTP server on loopback (``tests/smtp_server.py``): ``smtp.env()`` points pmfin at
+    it, ``smtp.messages`` holds what it received; stopped after the test."""
+    from smtp_server import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def cli(database_url: str, pmfin_home: Path) -> Callable[..., object]:
     """Run the real ``pmfin`` app in-process: ``cli("report", "mrr", "--month", "2026-01")``.
 

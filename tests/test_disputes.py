@@ -12,17 +12,10 @@ import pytest
 from sqlalchemy import text
 
 from billing_fixtures import add_tenant, alerts, notifications
-from smtp_server import SmtpServer, body
+from smtp_server import body
 
 UTC = dt.timezone.utc
 DAY = 86_400
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

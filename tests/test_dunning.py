@@ -25,7 +25,7 @@ from billing_fixtures import (
     slots,
     table_counts,
 )
-from smtp_server import SmtpServer, body
+from smtp_server import body
 
 DAY0 = at("2026-11-02T10:00:00")
 
@@ -34,13 +34,6 @@ EXPIRED = "4000000000000069"  # expired_card (hard)
 GENERIC = "4000000000000002"  # card_declined / generic_decline (soft)
 FAILS = "4000000000000341"  # attaches, then card_declined / generic_decline
 VISA = "4242424242424242"  # succeeds
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

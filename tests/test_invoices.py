@@ -176,18 +176,12 @@ def restricted_tenant(engine, stripe_fake, cli, stripe_env):
     return tenant, customer, invoice
 
 
-def test_paying_closes_the_open_dunning_case_at_once_and_tells_the_tenant(cli, stripe_env, engine, stripe_fake):
-    from smtp_server import SmtpServer
-
-    smtp = SmtpServer().start()
-    try:
-        env = {**stripe_env, **smtp.env()}
-        tenant, customer, open_ = restricted_tenant(engine, stripe_fake, cli, env)
-        visa = stripe_fake.billing.add_card(customer["id"], VISA)  # the tenant saved a new card
-        paid = js(cli("invoices", "pay", open_["id"], "--payment-method", visa["id"], "-f", "json", env=env))
-        assert smtp.subjects()[-1] == f"Payment received: invoice {open_['number']} ($49.00)"  # sent at once
-    finally:
-        smtp.stop()
+def test_paying_closes_the_open_dunning_case_at_once_and_tells_the_tenant(cli, stripe_env, engine, stripe_fake, smtp):
+    env = {**stripe_env, **smtp.env()}
+    tenant, customer, open_ = restricted_tenant(engine, stripe_fake, cli, env)
+    visa = stripe_fake.billing.add_card(customer["id"], VISA)  # the tenant saved a new card
+    paid = js(cli("invoices", "pay", open_["id"], "--payment-method", visa["id"], "-f", "json", env=env))
+    assert smtp.subjects()[-1] == f"Payment received: invoice {open_['number']} ($49.00)"  # sent at once
     assert paid["case_closed"] is True
     assert case_row(engine, open_["id"])["status"] == "recovered" and billing_status(engine, tenant) == "active"
     shown = js(cli("invoices", "show", open_["id"], "-f", "json", env=stripe_env))

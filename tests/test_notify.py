@@ -14,13 +14,6 @@ from pmfin.settings import Settings
 from smtp_server import SmtpServer, body
 
 
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
 def notice(tenant_id: str, key: str = "test:1", **kw) -> Notice:
     fields = dict(tenant_id=tenant_id, key=key, kind="payment_failed", severity="warning",
                   subject="Payment failed: invoice A-0001 ($49.00)", body="We could not collect $49.00.\n",

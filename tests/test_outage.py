@@ -10,7 +10,7 @@ import threading
 from sqlalchemy import text
 
 from billing_fixtures import add_tenant, at, fail_payment
-from smtp_server import SmtpServer, free_port
+from smtp_server import free_port
 
 VISA, INSUFFICIENT = "4242424242424242", "4000000000009995"
 
@@ -126,16 +126,12 @@ def verdicts(result) -> dict[str, str]:
     return {c["name"]: c["verdict"] for c in json.loads(result.stdout)}
 
 
-def test_doctor_all_green(cli, engine, stripe_fake, stripe_env):
-    smtp = SmtpServer().start()
-    try:
-        env = {**stripe_env, **smtp.env(), "STRIPE_WEBHOOK_SECRET": "whsec_" + "1" * 32}
-        assert cli("dunning", "run", env=env).exit_code == 0
-        stripe_fake.events.emit("product.created", {"id": "prod_1X", "object": "product"})
-        assert cli("events", "sync", env=env).exit_code == 0
-        result = cli("doctor", "--format", "json", env=env)
-    finally:
-        smtp.stop()
+def test_doctor_all_green(cli, engine, stripe_fake, stripe_env, smtp):
+    env = {**stripe_env, **smtp.env(), "STRIPE_WEBHOOK_SECRET": "whsec_" + "1" * 32}
+    assert cli("dunning", "run", env=env).exit_code == 0
+    stripe_fake.events.emit("product.created", {"id": "prod_1X", "object": "product"})
+    assert cli("events", "sync", env=env).exit_code == 0
+    result = cli("doctor", "--format", "json", env=env)
     assert result.exit_code == 0, result.output
     assert verdicts(result) == {"database": "ok", "migrations": "ok", "contract tables": "ok", "stripe key": "ok",
                                 "stripe": "ok", "clock": "ok", "webhook secret": "ok", "smtp": "ok",

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from billing_fixtures import at, fail_payment
-from smtp_server import SmtpServer, body
+from smtp_server import body
 from tenant_billing_fixtures import VISA, Catalog, documented, js, one_error, snapshot
 
 INSUFFICIENT = "4000000000009995"
@@ -191,19 +191,15 @@ def test_expiring_lists_default_cards_before_the_renewal_that_would_fail(cli, st
     assert table.exit_code == 0 and "mastercard •••• 4444 exp 12/2026" in table.stdout
 
 
-def test_expiring_notify_tells_each_card_once(cli, stripe_env, fleet, engine):
-    smtp = SmtpServer().start()
-    try:
-        env = {**stripe_env, **smtp.env()}
-        first = js(cli("payment-methods", "expiring", "--as-of", AS_OF, "--notify", "-f", "json", env=env))
-        assert [c["notified"] for c in first["cards"]] == [True, True, True]
-        assert (first["summary"]["notified"], first["summary"]["emails_sent"]) == (3, 3)
-        second = js(cli("payment-methods", "expiring", "--as-of", "2026-12-05T08:00:00Z", "--notify", "-f", "json", env=env))
-        assert [c["notified"] for c in second["cards"]] == [False, False, False] and second["summary"]["emails_sent"] == 0
-        assert len(smtp.messages) == 3
-        acme = next(m for m in smtp.messages if m["To"] == "billing@acme.example")
-    finally:
-        smtp.stop()
+def test_expiring_notify_tells_each_card_once(cli, stripe_env, fleet, engine, smtp):
+    env = {**stripe_env, **smtp.env()}
+    first = js(cli("payment-methods", "expiring", "--as-of", AS_OF, "--notify", "-f", "json", env=env))
+    assert [c["notified"] for c in first["cards"]] == [True, True, True]
+    assert (first["summary"]["notified"], first["summary"]["emails_sent"]) == (3, 3)
+    second = js(cli("payment-methods", "expiring", "--as-of", "2026-12-05T08:00:00Z", "--notify", "-f", "json", env=env))
+    assert [c["notified"] for c in second["cards"]] == [False, False, False] and second["summary"]["emails_sent"] == 0
+    assert len(smtp.messages) == 3
+    acme = next(m for m in smtp.messages if m["To"] == "billing@acme.example")
     assert acme["Subject"] == "Your Mastercard card ending 4444 expires on 2026-12-31"
     assert "The next charge, $49.00 on 2027-01-15, would fail on it." in body(acme)
     assert "https://app.penguinmails.example/dashboard/settings/billing" in body(acme)

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import text
 
 from metrics_fixtures import add_subscription, add_tenant
-from smtp_server import SmtpServer
 from test_usage import emails, ip, plan, seat
 
 # October 2026 (a past month: seats and IPs counted at 2026-11-01 00:00 UTC)
@@ -72,44 +71,36 @@ def test_alerts_at_the_threshold_and_at_the_limit(cli, october):
     assert alerts(cli, "--threshold", "85%")[0]["key"].endswith(":2026-10")
 
 
-def test_notify_tells_each_alert_once(cli, engine, october):
-    smtp = SmtpServer().start()
-    try:
-        env = smtp.env()
-        first = alerts(cli, "--notify", env=env)
-        assert [a["told"] for a in first] == ["now"] * 4 and len(smtp.messages) == 4
-        acme = [m for m in smtp.messages if "85%" in m["Subject"]]
-        assert [m["Subject"] for m in acme] == ["You have used 85% of your emails this month on the Pro plan"]
-        second = alerts(cli, "--notify", env=env)  # cron runs it again: nothing new
-        assert [a["told"] for a in second] == ["before"] * 4 and len(smtp.messages) == 4
-        # acme reaches its email limit: the limit is a new alert, told once
-        with engine.begin() as conn:
-            sent(conn, october["acme"], 150)
-        third = alerts(cli, "--notify", env=env)
-        assert [(a["metric"], a["level"], a["told"]) for a in third if a["tenant_name"] == "acme"] == [
-            ("emails", "limit", "now"), ("seats", "limit", "before")]
-        assert smtp.subjects()[-1] == "You have reached your limit of emails this month on the Pro plan"
-        assert len(smtp.messages) == 5
-        with engine.connect() as conn:
-            kinds = conn.execute(text("SELECT kind, count(*) FROM pmfin_alerts WHERE kind LIKE 'usage%' GROUP BY kind")).all()
-        assert dict(kinds) == {"usage_threshold": 1, "usage_limit": 4}
-    finally:
-        smtp.stop()
+def test_notify_tells_each_alert_once(cli, engine, october, smtp):
+    env = smtp.env()
+    first = alerts(cli, "--notify", env=env)
+    assert [a["told"] for a in first] == ["now"] * 4 and len(smtp.messages) == 4
+    acme = [m for m in smtp.messages if "85%" in m["Subject"]]
+    assert [m["Subject"] for m in acme] == ["You have used 85% of your emails this month on the Pro plan"]
+    second = alerts(cli, "--notify", env=env)  # cron runs it again: nothing new
+    assert [a["told"] for a in second] == ["before"] * 4 and len(smtp.messages) == 4
+    # acme reaches its email limit: the limit is a new alert, told once
+    with engine.begin() as conn:
+        sent(conn, october["acme"], 150)
+    third = alerts(cli, "--notify", env=env)
+    assert [(a["metric"], a["level"], a["told"]) for a in third if a["tenant_name"] == "acme"] == [
+        ("emails", "limit", "now"), ("seats", "limit", "before")]
+    assert smtp.subjects()[-1] == "You have reached your limit of emails this month on the Pro plan"
+    assert len(smtp.messages) == 5
+    with engine.connect() as conn:
+        kinds = conn.execute(text("SELECT kind, count(*) FROM pmfin_alerts WHERE kind LIKE 'usage%' GROUP BY kind")).all()
+    assert dict(kinds) == {"usage_threshold": 1, "usage_limit": 4}
 
 
-def test_on_demo_data_each_alert_is_sent_exactly_once(cli, engine):
+def test_on_demo_data_each_alert_is_sent_exactly_once(cli, engine, smtp):
     demo = cli("demo", "--tenants", "60", "--months", "3", "--seed", "5")
     assert demo.exit_code == 0, demo.output
-    smtp = SmtpServer().start()
-    try:
-        first = json.loads(cli("usage", "alerts", "--threshold", "0.3", "--notify", "-f", "json", env=smtp.env()).stdout)
-        assert first, "the demo month has tenants above 30 % of a limit"
-        assert len(smtp.messages) == len(first) == len({a["key"] for a in first})
-        again = json.loads(cli("usage", "alerts", "--threshold", "0.3", "--notify", "-f", "json", env=smtp.env()).stdout)
-        assert {a["told"] for a in again} == {"before"} and len(smtp.messages) == len(first)
-        assert sorted(m["X-PMFIN-Notification"] for m in smtp.messages) == sorted(a["key"] for a in first)
-    finally:
-        smtp.stop()
+    first = json.loads(cli("usage", "alerts", "--threshold", "0.3", "--notify", "-f", "json", env=smtp.env()).stdout)
+    assert first, "the demo month has tenants above 30 % of a limit"
+    assert len(smtp.messages) == len(first) == len({a["key"] for a in first})
+    again = json.loads(cli("usage", "alerts", "--threshold", "0.3", "--notify", "-f", "json", env=smtp.env()).stdout)
+    assert {a["told"] for a in again} == {"before"} and len(smtp.messages) == len(first)
+    assert sorted(m["X-PMFIN-Notification"] for m in smtp.messages) == sorted(a["key"] for a in first)
 
 
 @pytest.mark.parametrize("args, message", [

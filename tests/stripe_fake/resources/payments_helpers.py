@@ -47,6 +47,7 @@ They put objects straight into the fake's store (no request logged) and return d
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from ..errors import StripeApiError
 from . import HELPERS
@@ -64,36 +65,15 @@ class PaymentHelpers:
         return Payments(self.fake)
 
     def _charge_copy(self, p: Payments, charge: dict) -> dict:
-        out = p.expand(charge, ["balance_transaction", "transfer", "application_fee"])
-        return out
+        return p.expand(charge, ["balance_transaction", "transfer", "application_fee"])
 
     # -- making objects ----------------------------------------------------------------------
-    def add_charge(
-        self,
-        amount: int,
-        *,
-        currency: str = "usd",
-        created: int | None = None,
-        destination: str | None = None,
-        application_fee_amount: int | None = None,
-        transfer_amount: int | None = None,
-        customer: str | None = None,
-        status: str = "succeeded",
-        fee: int | None = None,
-        fee_details: list[dict] | None = None,
-        transfer_destination: str | None = None,
-        metadata: dict | None = None,
-        description: str | None = None,
-    ) -> dict:
+    def add_charge(self, amount: int, **options: Any) -> dict:
+        """``Payments.connect_charge``'s keyword arguments (the module's docstring lists them),
+        under the fake's lock; the charge with its objects expanded."""
         with self.fake.lock:
             p = self._p
-            charge = p.connect_charge(
-                amount, currency=currency, created=created, destination=destination,
-                application_fee_amount=application_fee_amount, transfer_amount=transfer_amount, customer=customer,
-                status=status, fee=fee, fee_details=fee_details, transfer_destination=transfer_destination,
-                metadata=metadata, description=description,
-            )
-            return self._charge_copy(p, charge)
+            return self._charge_copy(p, p.connect_charge(amount, **options))
 
     def refund(self, charge_id: str, amount: int | None = None, *, reason: str | None = None,
                created: int | None = None) -> dict:
