@@ -82,13 +82,12 @@ def change_cmd(
     try:
         _change(app_ctx, tenant_id, plan_id, at, preview=preview, force=force, yes=yes, fmt=fmt)
     except PmfinError as err:
-        if not queue or preview:
-            raise
-        from pmfin.instants import utc_now
         from pmfin.stripe_ops.outbox import unreachable
 
-        if not unreachable(err):
+        if not queue or preview or not unreachable(err):  # checked before the question below
             raise
+        from pmfin.instants import utc_now
+
         when = (at or utc_now()).replace(microsecond=0)
         confirm(f"Stripe cannot be reached: queue the change of tenant {tenant_id} to {plan_id}, prorated from "
                 f"{when:%Y-%m-%d %H:%M:%S} UTC, to be applied unseen when Stripe answers?", yes=yes)
